@@ -1,0 +1,156 @@
+"""The domain types: recipients with their proxy addresses, recipient policies with their rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+RecipientKind = Literal["user", "contact", "group"]
+RECIPIENT_KINDS: tuple[RecipientKind, ...] = ("user", "contact", "group")
+
+SMTP = "SMTP"
+DEFAULT_POLICY_NAME = "Default Policy"
+DEFAULT_POLICY_FILTER = "(mailNickname=*)"
+
+# The LDAP attributes a recipient carries besides mailNickname and objectClass, in the order the
+# console shows them. Filters use these names verbatim.
+ATTRIBUTE_NAMES: tuple[str, ...] = (
+    "givenName",
+    "initials",
+    "sn",
+    "displayName",
+    "company",
+    "department",
+    "title",
+    "physicalDeliveryOfficeName",
+    "l",
+    "st",
+    "c",
+    *(f"extensionAttribute{n}" for n in range(1, 16)),
+)
+_ATTRIBUTE_BY_LOWER = {name.lower(): name for name in ATTRIBUTE_NAMES}
+
+_OBJECT_CLASSES: dict[str, list[str]] = {
+    "user": ["top", "person", "organizationalPerson", "user"],
+    "contact": ["top", "person", "organizationalPerson", "contact"],
+    "group": ["top", "group"],
+}
+
+
+def canonical_attribute(name: str) -> str | None:
+    """The attribute's canonical spelling (``givenname`` → ``givenName``), or None if unknown."""
+    return _ATTRIBUTE_BY_LOWER.get(name.lower())
+
+
+@dataclass(frozen=True)
+class ProxyAddress:
+    """One of a recipient's addresses, e.g. ``SMTP:jsmith@example.com`` (primary)."""
+
+    type: str
+    address: str
+    primary: bool = False
+
+    def __str__(self) -> str:
+        prefix = self.type.upper() if self.primary else self.type.lower()
+        return f"{prefix}:{self.address}"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A mail-enabled directory object: a user (mailbox), a contact or a distribution group."""
+
+    alias: str
+    kind: RecipientKind = "user"
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    addresses: tuple[ProxyAddress, ...] = ()
+    auto_update: bool = True
+    target: str | None = None
+    members: tuple[str, ...] = ()
+    has_password: bool = False
+    id: int | None = None
+    usn: int = 0
+    stamped_usn: int | None = None
+    created: str = ""
+    modified: str = ""
+
+    def attribute(self, name: str) -> str:
+        """The value of an LDAP attribute, '' when unset."""
+        return self.attributes.get(name, "")
+
+    @property
+    def display_name(self) -> str:
+        return self.attribute("displayName") or self.alias
+
+    def primary_address(self, type_: str = SMTP) -> str | None:
+        for proxy in self.addresses:
+            if proxy.primary and proxy.type.upper() == type_.upper():
+                return proxy.address
+        return None
+
+    def ldap_attributes(self) -> dict[str, str | list[str]]:
+        """The recipient as LDAP attributes, for evaluating recipient policy filters."""
+        attrs: dict[str, str | list[str]] = {k: v for k, v in self.attributes.items() if v}
+        attrs["mailNickname"] = self.alias
+        attrs["objectClass"] = list(_OBJECT_CLASSES[self.kind])
+        attrs["objectCategory"] = "group" if self.kind == "group" else "person"
+        primary = self.primary_address()
+        if primary:
+            attrs["mail"] = primary
+        if self.addresses:
+            attrs["proxyAddresses"] = [str(proxy) for proxy in self.addresses]
+        if self.target:
+            attrs["targetAddress"] = f"SMTP:{self.target}"
+        return attrs
+
+
+@dataclass(frozen=True)
+class AddressRule:
+    """A generation rule of a recipient policy (an "e-mail address" on its E-Mail Addresses tab)."""
+
+    type: str
+    address: str
+    enabled: bool = True
+    primary: bool = False
+    responsible: bool = True
+    id: int | None = None
+
+    @property
+    def is_smtp(self) -> bool:
+        return self.type.upper() == SMTP
+
+
+@dataclass(frozen=True)
+class RecipientPolicy:
+    """A recipient policy: which recipients (filter), which addresses (rules), at what priority.
+
+    ``priority`` is 1 (highest) … N for custom policies and None for the Default Policy ("Lowest").
+    """
+
+    name: str
+    filter: str = ""
+    priority: int | None = None
+    is_default: bool = False
+    rules: tuple[AddressRule, ...] = ()
+    note: str = ""
+    apply_pending: bool = False
+    applied_usn: int | None = None
+    created: str = ""
+    modified: str = ""
+    id: int | None = None
+
+    @property
+    def priority_text(self) -> str:
+        return "Lowest" if self.priority is None else str(self.priority)
+
+    def primary_rule(self, type_: str = SMTP) -> AddressRule | None:
+        for rule in self.rules:
+            if rule.primary and rule.type.upper() == type_.upper():
+                return rule
+        return None
+
+
+@dataclass(frozen=True)
+class Organization:
+    name: str
+    created: str

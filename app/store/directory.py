@@ -1,0 +1,212 @@
+"""SQL for the directory: recipients, their proxy addresses and group memberships."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable
+
+from app.model import ProxyAddress, Recipient
+
+_COLUMNS = (
+    "id, alias, object_class, attributes, target, password_hash IS NOT NULL AS has_password,"
+    " auto_update, usn, stamped_usn, created, modified"
+)
+
+
+def _recipient(
+    row: sqlite3.Row, addresses: list[ProxyAddress], members: list[str]
+) -> Recipient:
+    return Recipient(
+        alias=row["alias"],
+        kind=row["object_class"],
+        attributes=json.loads(row["attributes"]),
+        addresses=tuple(addresses),
+        auto_update=bool(row["auto_update"]),
+        target=row["target"],
+        members=tuple(members),
+        has_password=bool(row["has_password"]),
+        id=row["id"],
+        usn=row["usn"],
+        stamped_usn=row["stamped_usn"],
+        created=row["created"],
+        modified=row["modified"],
+    )
+
+
+def _addresses_of(
+    conn: sqlite3.Connection, where: str = "", args: tuple[object, ...] = ()
+) -> dict[int, list[ProxyAddress]]:
+    by_recipient: dict[int, list[ProxyAddress]] = defaultdict(list)
+    rows = conn.execute(
+        f"SELECT recipient_id, type, address, is_primary FROM proxy_addresses {where} ORDER BY id",
+        args,
+    )
+    for recipient_id, type_, address, primary in rows:
+        by_recipient[recipient_id].append(ProxyAddress(type_, address, bool(primary)))
+    return by_recipient
+
+
+def _members_of(
+    conn: sqlite3.Connection, where: str = "", args: tuple[object, ...] = ()
+) -> dict[int, list[str]]:
+    by_group: dict[int, list[str]] = defaultdict(list)
+    rows = conn.execute(
+        "SELECT m.group_id, r.alias FROM group_members m JOIN recipients r ON r.id = m.member_id"
+        f" {where} ORDER BY r.alias",
+        args,
+    )
+    for group_id, alias in rows:
+        by_group[group_id].append(alias)
+    return by_group
+
+
+def load_recipients(conn: sqlite3.Connection, since_usn: int | None = None) -> list[Recipient]:
+    """Recipients in change-number order (oldest first); only those changed after ``since_usn``."""
+    if since_usn is None:
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM recipients ORDER BY usn").fetchall()
+        addresses = _addresses_of(conn)
+        members = _members_of(conn)
+    else:
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM recipients WHERE usn > ? ORDER BY usn", (since_usn,)
+        ).fetchall()
+        ids = tuple(row["id"] for row in rows)
+        addresses = defaultdict(list)
+        members = defaultdict(list)
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            addresses.update(_addresses_of(conn, f"WHERE recipient_id IN ({marks})", chunk))
+            members.update(_members_of(conn, f"WHERE m.group_id IN ({marks})", chunk))
+    return [_recipient(row, addresses[row["id"]], members[row["id"]]) for row in rows]
+
+
+def _chunks(items: tuple[int, ...], size: int) -> Iterable[tuple[int, ...]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def find_recipient(conn: sqlite3.Connection, alias: str) -> Recipient | None:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM recipients WHERE alias = ?", (alias,)).fetchone()
+    if row is None:
+        return None
+    rid = row["id"]
+    return _recipient(
+        row,
+        _addresses_of(conn, "WHERE recipient_id = ?", (rid,))[rid],
+        _members_of(conn, "WHERE m.group_id = ?", (rid,))[rid],
+    )
+
+
+def recipient_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM recipients").fetchone()[0])
+
+
+def insert_recipient(
+    conn: sqlite3.Connection, recipient: Recipient, usn: int, password_hash: str | None
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO recipients (alias, object_class, attributes, target, password_hash,"
+        " auto_update, usn, stamped_usn, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            recipient.alias,
+            recipient.kind,
+            json.dumps(dict(recipient.attributes), sort_keys=True),
+            recipient.target,
+            password_hash,
+            int(recipient.auto_update),
+            usn,
+            recipient.stamped_usn,
+            recipient.created,
+            recipient.modified,
+        ),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def update_recipient(conn: sqlite3.Connection, recipient: Recipient, usn: int) -> None:
+    """Write the recipient's own fields (not its addresses, members or password)."""
+    conn.execute(
+        "UPDATE recipients SET alias = ?, attributes = ?, target = ?, auto_update = ?, usn = ?,"
+        " modified = ? WHERE id = ?",
+        (
+            recipient.alias,
+            json.dumps(dict(recipient.attributes), sort_keys=True),
+            recipient.target,
+            int(recipient.auto_update),
+            usn,
+            recipient.modified,
+            recipient.id,
+        ),
+    )
+
+
+def set_password_hash(conn: sqlite3.Connection, recipient_id: int, password_hash: str | None) -> None:
+    conn.execute(
+        "UPDATE recipients SET password_hash = ? WHERE id = ?", (password_hash, recipient_id)
+    )
+
+
+def password_hash(conn: sqlite3.Connection, alias: str) -> str | None:
+    row = conn.execute("SELECT password_hash FROM recipients WHERE alias = ?", (alias,)).fetchone()
+    return None if row is None else row[0]
+
+
+def delete_recipient(conn: sqlite3.Connection, recipient_id: int) -> None:
+    conn.execute("DELETE FROM recipients WHERE id = ?", (recipient_id,))
+
+
+def replace_addresses(
+    conn: sqlite3.Connection, recipient_id: int, addresses: Iterable[ProxyAddress]
+) -> None:
+    """Make ``addresses`` the recipient's proxy addresses (raises IntegrityError on a duplicate)."""
+    conn.execute("DELETE FROM proxy_addresses WHERE recipient_id = ?", (recipient_id,))
+    conn.executemany(
+        "INSERT INTO proxy_addresses (recipient_id, type, address, is_primary) VALUES (?, ?, ?, ?)",
+        [(recipient_id, a.type, a.address, int(a.primary)) for a in addresses],
+    )
+
+
+def set_stamped(conn: sqlite3.Connection, recipient_id: int, stamped_usn: int) -> None:
+    conn.execute(
+        "UPDATE recipients SET stamped_usn = ? WHERE id = ?", (stamped_usn, recipient_id)
+    )
+
+
+def address_owner(conn: sqlite3.Connection, type_: str, address: str) -> str | None:
+    """The alias of the recipient that has this proxy address (case-insensitive), if any."""
+    row = conn.execute(
+        "SELECT r.alias FROM proxy_addresses p JOIN recipients r ON r.id = p.recipient_id"
+        " WHERE p.type = ? AND p.address = ?",
+        (type_, address),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def all_addresses(conn: sqlite3.Connection, type_: str) -> dict[str, str]:
+    """Every proxy address of one type, lowercased, mapped to its owner's alias."""
+    rows = conn.execute(
+        "SELECT p.address, r.alias FROM proxy_addresses p JOIN recipients r"
+        " ON r.id = p.recipient_id WHERE p.type = ?",
+        (type_,),
+    )
+    return {address.lower(): alias for address, alias in rows}
+
+
+def set_members(conn: sqlite3.Connection, group_id: int, member_ids: Iterable[int]) -> None:
+    conn.execute("DELETE FROM group_members WHERE group_id = ?", (group_id,))
+    conn.executemany(
+        "INSERT INTO group_members (group_id, member_id) VALUES (?, ?)",
+        [(group_id, member_id) for member_id in member_ids],
+    )
+
+
+def member_of(conn: sqlite3.Connection, recipient_id: int) -> list[str]:
+    """Aliases of the groups the recipient is a direct member of."""
+    rows = conn.execute(
+        "SELECT r.alias FROM group_members m JOIN recipients r ON r.id = m.group_id"
+        " WHERE m.member_id = ? ORDER BY r.alias",
+        (recipient_id,),
+    )
+    return [row[0] for row in rows]

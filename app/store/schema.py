@@ -1,0 +1,110 @@
+"""The database schema as forward migrations; ``PRAGMA user_version`` holds the version reached."""
+
+from __future__ import annotations
+
+# Each entry migrates from version i to i + 1. Never edit a released entry; append a new one.
+MIGRATIONS: list[str] = [
+    # 1: organisation, directory, recipient policies, settings, tracking log, leases.
+    """
+    CREATE TABLE counters (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    INSERT INTO counters (name, value) VALUES ('change', 0), ('usn', 0);
+
+    CREATE TABLE organization (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        name    TEXT NOT NULL,
+        created TEXT NOT NULL
+    );
+
+    CREATE TABLE policies (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        is_default    INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+        priority      INTEGER UNIQUE,
+        filter        TEXT NOT NULL DEFAULT '',
+        note          TEXT NOT NULL DEFAULT '',
+        created       TEXT NOT NULL,
+        modified      TEXT NOT NULL,
+        apply_pending INTEGER NOT NULL DEFAULT 0 CHECK (apply_pending IN (0, 1)),
+        applied_usn   INTEGER,
+        CHECK ((is_default = 1) = (priority IS NULL))
+    );
+    CREATE UNIQUE INDEX policies_one_default ON policies (is_default) WHERE is_default = 1;
+
+    CREATE TABLE address_rules (
+        id          INTEGER PRIMARY KEY,
+        policy_id   INTEGER NOT NULL REFERENCES policies (id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        type        TEXT NOT NULL COLLATE NOCASE,
+        address     TEXT NOT NULL COLLATE NOCASE,
+        enabled     INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+        is_primary  INTEGER NOT NULL DEFAULT 0 CHECK (is_primary IN (0, 1)),
+        responsible INTEGER NOT NULL DEFAULT 1 CHECK (responsible IN (0, 1)),
+        UNIQUE (policy_id, type, address)
+    );
+    CREATE UNIQUE INDEX address_rules_one_primary
+        ON address_rules (policy_id, type) WHERE is_primary = 1;
+
+    CREATE TABLE recipients (
+        id            INTEGER PRIMARY KEY,
+        alias         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        object_class  TEXT NOT NULL CHECK (object_class IN ('user', 'contact', 'group')),
+        attributes    TEXT NOT NULL DEFAULT '{}',
+        display_name  TEXT GENERATED ALWAYS AS (json_extract(attributes, '$.displayName')) VIRTUAL,
+        target        TEXT,
+        password_hash TEXT,
+        auto_update   INTEGER NOT NULL DEFAULT 1 CHECK (auto_update IN (0, 1)),
+        usn           INTEGER NOT NULL,
+        stamped_usn   INTEGER,
+        created       TEXT NOT NULL,
+        modified      TEXT NOT NULL
+    );
+    CREATE INDEX recipients_usn ON recipients (usn);
+
+    CREATE TABLE proxy_addresses (
+        id           INTEGER PRIMARY KEY,
+        recipient_id INTEGER NOT NULL REFERENCES recipients (id) ON DELETE CASCADE,
+        type         TEXT NOT NULL COLLATE NOCASE,
+        address      TEXT NOT NULL COLLATE NOCASE,
+        is_primary   INTEGER NOT NULL DEFAULT 0 CHECK (is_primary IN (0, 1)),
+        UNIQUE (type, address)
+    );
+    CREATE INDEX proxy_addresses_recipient ON proxy_addresses (recipient_id);
+    CREATE UNIQUE INDEX proxy_addresses_one_primary
+        ON proxy_addresses (recipient_id, type) WHERE is_primary = 1;
+
+    CREATE TABLE group_members (
+        group_id  INTEGER NOT NULL REFERENCES recipients (id) ON DELETE CASCADE,
+        member_id INTEGER NOT NULL REFERENCES recipients (id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, member_id),
+        CHECK (group_id <> member_id)
+    );
+    CREATE INDEX group_members_member ON group_members (member_id);
+
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+
+    CREATE TABLE message_tracking (
+        id         INTEGER PRIMARY KEY,
+        time       TEXT NOT NULL,
+        event      TEXT NOT NULL,
+        message_id TEXT NOT NULL DEFAULT '',
+        sender     TEXT NOT NULL DEFAULT '',
+        recipients TEXT NOT NULL DEFAULT '',
+        client     TEXT NOT NULL DEFAULT '',
+        code       INTEGER,
+        reason     TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX message_tracking_time ON message_tracking (time);
+
+    CREATE TABLE leases (
+        name    TEXT PRIMARY KEY,
+        owner   TEXT NOT NULL,
+        expires REAL NOT NULL
+    );
+    """,
+]
