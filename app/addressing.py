@@ -381,11 +381,15 @@ def parse_template(text: str) -> AddressTemplate:
     return AddressTemplate(local_template, normalize_domain(domain_text))
 
 
-def _clean(value: str) -> str:
-    """Transliterate a token value to ASCII and keep only the characters of an atom."""
+def _clean(value: str, keep_dots: bool = False) -> str:
+    """Transliterate a token value to ASCII and keep only the characters of an atom.
+
+    The alias (``%m``) keeps its dots: it is a valid dot-atom already, and Exchange stamps
+    ``john.smith@domain`` for the alias john.smith.
+    """
     value = unicodedata.normalize("NFC", value).translate(_TRANSLITERATION)
     value = unicodedata.normalize("NFKD", value)
-    return "".join(char for char in value if char in ATEXT)
+    return "".join(char for char in value if char in ATEXT or (keep_dots and char == "."))
 
 
 def _to_dot_atom(text: str) -> str:
@@ -401,7 +405,8 @@ def generate_local_part(template: AddressTemplate, values: NameValues) -> str:
     (replace x with y, or delete x when x == y); then the value is cleaned: ä→ae, ö→oe, ü→ue,
     ß→ss (and a few letters like ø, æ, å, ł), other accents stripped, and everything that is
     not RFC 5322 atext dropped -- spaces, ``"(),:;<>@[\\]``, control characters, non-ASCII
-    leftovers and ``.``; ``'`` and ``-`` stay. So ``%r._%d`` on "Mark M. Clark" gives
+    leftovers and ``.`` (except in the alias); ``'`` and ``-`` stay. So ``%r._%d`` on
+    "Mark M. Clark" gives
     "Mark M_ Clark", cleaned to "MarkM_Clark". Literal text and ``%%`` are kept as written.
     The whole is then made a dot-atom (repeated dots collapse, end dots go); if nothing is
     left, the cleaned alias is used. Case is kept; the result is cut to 64 octets.
@@ -422,10 +427,10 @@ def generate_local_part(template: AddressTemplate, values: NameValues) -> str:
                 value = value[: token.limit]
             for old, new in replacements:
                 value = value.replace(old, "" if old == new else new)
-            parts.append(_clean(value))
+            parts.append(_clean(value, keep_dots=token.key == "m"))
     local = _to_dot_atom("".join(parts))
     if not local:
-        local = _clean(values.alias)
+        local = _to_dot_atom(_clean(values.alias, keep_dots=True))
     if not local:
         raise AddressError(
             f"No address can be generated for the alias {_quote(values.alias)} with the "

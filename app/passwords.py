@@ -18,7 +18,9 @@ _MAX_PASSWORD_BYTES = 1024
 def hash_password(password: str) -> str:
     """A self-describing scrypt hash of ``password``: ``scrypt$N$r$p$salt$key``."""
     if not password:
-        raise PostroomError("The password is empty. Type a password, or leave the user without one.")
+        raise PostroomError(
+            "The password is empty. Type a password, or leave the user without one."
+        )
     secret = password.encode("utf-8")
     if len(secret) > _MAX_PASSWORD_BYTES:
         raise PostroomError(f"The password is longer than {_MAX_PASSWORD_BYTES} bytes.")

@@ -51,7 +51,7 @@ def default_data_dir() -> Path:
 
 
 def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The data directory: ``--data-dir``, else ``$POSTROOM_DATA_DIR``, else the platform default."""
+    """The data directory: ``--data-dir``, else ``$POSTROOM_DATA_DIR``, else the default."""
     if explicit:
         return Path(explicit).expanduser().absolute()
     from_env = os.environ.get(DATA_DIR_ENV)

@@ -548,3 +548,11 @@ def test_generated_local_part_is_a_valid_dot_atom(local_template: str, values: N
     assert DOT_ATOM.fullmatch(result), result
     assert len(result.encode()) <= 64
     assert normalize_smtp_address(f"{result}@example.com") == f"{result}@example.com"
+
+
+def test_alias_keeps_its_dots_but_other_values_lose_theirs() -> None:
+    values = NameValues("john.smith", given="J.", surname="Smith", display="J. Smith")
+    assert generate_local_part(parse_template("@x.example"), values) == "john.smith"
+    assert generate_local_part(parse_template("%m@x.example"), values) == "john.smith"
+    assert generate_local_part(parse_template("%g%s@x.example"), values) == "JSmith"
+    assert generate_local_part(parse_template("%d@x.example"), values) == "JSmith"

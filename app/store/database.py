@@ -129,7 +129,9 @@ class Store:
 
     def change_counter(self) -> int:
         """A number that grows with every committed change, from any process."""
-        row = self.connection().execute("SELECT value FROM counters WHERE name = 'change'").fetchone()
+        row = (
+            self.connection().execute("SELECT value FROM counters WHERE name = 'change'").fetchone()
+        )
         return int(row[0])
 
     # -- schema ------------------------------------------------------------------------------

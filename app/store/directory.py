@@ -15,9 +15,7 @@ _COLUMNS = (
 )
 
 
-def _recipient(
-    row: sqlite3.Row, addresses: list[ProxyAddress], members: list[str]
-) -> Recipient:
+def _recipient(row: sqlite3.Row, addresses: list[ProxyAddress], members: list[str]) -> Recipient:
     return Recipient(
         alias=row["alias"],
         kind=row["object_class"],
@@ -142,7 +140,9 @@ def update_recipient(conn: sqlite3.Connection, recipient: Recipient, usn: int) -
     )
 
 
-def set_password_hash(conn: sqlite3.Connection, recipient_id: int, password_hash: str | None) -> None:
+def set_password_hash(
+    conn: sqlite3.Connection, recipient_id: int, password_hash: str | None
+) -> None:
     conn.execute(
         "UPDATE recipients SET password_hash = ? WHERE id = ?", (password_hash, recipient_id)
     )
@@ -169,9 +169,7 @@ def replace_addresses(
 
 
 def set_stamped(conn: sqlite3.Connection, recipient_id: int, stamped_usn: int) -> None:
-    conn.execute(
-        "UPDATE recipients SET stamped_usn = ? WHERE id = ?", (stamped_usn, recipient_id)
-    )
+    conn.execute("UPDATE recipients SET stamped_usn = ? WHERE id = ?", (stamped_usn, recipient_id))
 
 
 def address_owner(conn: sqlite3.Connection, type_: str, address: str) -> str | None:

@@ -97,7 +97,7 @@ def insert_policy(conn: sqlite3.Connection, policy: RecipientPolicy) -> int:
 
 
 def update_policy(conn: sqlite3.Connection, policy: RecipientPolicy) -> None:
-    """Write the policy's fields and replace its rules (priority is changed by ``set_priorities``)."""
+    """Write the policy's fields and replace its rules (not its priority)."""
     conn.execute(
         "UPDATE policies SET name = ?, filter = ?, note = ?, modified = ?, apply_pending = ?,"
         " applied_usn = ? WHERE id = ?",

@@ -1,0 +1,75 @@
+"""The ``postroom`` command: no arguments opens the console; subcommands work headless."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from app import __version__
+from app.cli.common import Context, fail
+from app.errors import PostroomError
+
+# Each module registers its subcommand with ``register(subparsers)``.
+COMMAND_MODULES = ("policy", "recipient")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="postroom",
+        description="Host e-mail for several domains on one machine. "
+        "Without a command, opens the console.",
+    )
+    parser.add_argument("--version", action="version", version=f"postroom {__version__}")
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="data directory (default: $POSTROOM_DATA_DIR or the platform's user data folder)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"app.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 refused, 2 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    context = Context(args.data_dir)
+    try:
+        if args.command is None:
+            return _open_console(context)
+        status: int = args.func(args, context)
+        return status
+    except PostroomError as error:
+        return fail(str(error))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        context.close()
+
+
+def _open_console(context: Context) -> int:
+    try:
+        console = importlib.import_module("ui.app")
+    except ModuleNotFoundError as error:
+        if error.name and error.name.startswith(("ui", "PySide6")):
+            return fail(
+                f"The console cannot start: {error}. "
+                "Run the README's console command to install it."
+            )
+        raise
+    status: int = console.run(context.data_dir)
+    return status
+
+
+def entry_point() -> None:
+    sys.exit(main())

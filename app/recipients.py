@@ -1,0 +1,350 @@
+"""The directory: users, contacts and groups, with their proxy addresses."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+
+from app import addressing, maildir
+from app.errors import ConflictError, NotFoundError, PostroomError
+from app.model import (
+    ATTRIBUTE_NAMES,
+    RECIPIENT_KINDS,
+    SMTP,
+    ProxyAddress,
+    Recipient,
+    RecipientKind,
+    canonical_attribute,
+)
+from app.passwords import hash_password
+from app.policies import now
+from app.store import Store
+from app.store import directory as rows
+from app.store.database import next_usn
+
+log = logging.getLogger(__name__)
+
+# Aliases name Maildir folders too, so they are kept to characters safe in a file name.
+_ALIAS = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._'-]{0,62}[A-Za-z0-9_'-])?")
+MAX_ATTRIBUTE_LENGTH = 256
+KEEP = object()
+
+
+def check_alias(alias: str) -> str:
+    alias = alias.strip()
+    if not alias:
+        raise PostroomError("The alias is empty. Type an alias such as jsmith.")
+    if not _ALIAS.fullmatch(alias) or ".." in alias:
+        raise PostroomError(
+            f"'{alias}' is not a valid alias. Use 1 to 64 letters, digits, '.', '-', '_' or "
+            "apostrophes, starting with a letter or digit and not ending with a dot."
+        )
+    return alias
+
+
+def check_attributes(attributes: Mapping[str, str]) -> dict[str, str]:
+    """Attributes with canonical names; '' removes one. Unknown names are refused."""
+    checked: dict[str, str] = {}
+    for name, value in attributes.items():
+        canonical = canonical_attribute(name)
+        if canonical is None:
+            raise PostroomError(
+                f"'{name}' is not a recipient attribute. Use one of: {', '.join(ATTRIBUTE_NAMES)}."
+            )
+        value = value.strip()
+        if len(value) > MAX_ATTRIBUTE_LENGTH or not value.isprintable():
+            raise PostroomError(
+                f"The value of {canonical} must be printable text of at most "
+                f"{MAX_ATTRIBUTE_LENGTH} characters."
+            )
+        checked[canonical] = value
+    return checked
+
+
+def default_display_name(attributes: Mapping[str, str], alias: str) -> str:
+    """ "Given I. Surname" as Active Directory Users and Computers builds it, else the alias."""
+    initials = attributes.get("initials", "")
+    parts = [
+        attributes.get("givenName", ""),
+        f"{initials}." if initials and not initials.endswith(".") else initials,
+        attributes.get("sn", ""),
+    ]
+    return " ".join(part for part in parts if part) or alias
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def list_recipients(store: Store) -> list[Recipient]:
+    """Every recipient, oldest change first."""
+    with store.read() as conn:
+        return rows.load_recipients(conn)
+
+
+def get_recipient(store: Store, alias: str) -> Recipient:
+    with store.read() as conn:
+        return _get(conn, alias)
+
+
+def _get(conn: sqlite3.Connection, alias: str) -> Recipient:
+    recipient = rows.find_recipient(conn, alias.strip())
+    if recipient is None:
+        raise NotFoundError(
+            f"There is no recipient with the alias '{alias}'. "
+            "See the aliases with: postroom recipient list"
+        )
+    return recipient
+
+
+def member_of(store: Store, alias: str) -> list[str]:
+    """The groups a recipient is a direct member of."""
+    with store.read() as conn:
+        return rows.member_of(conn, int(_get(conn, alias).id or 0))
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def create_recipient(
+    store: Store,
+    alias: str,
+    kind: RecipientKind = "user",
+    *,
+    attributes: Mapping[str, str] | None = None,
+    target: str | None = None,
+    members: Sequence[str] = (),
+    password: str | None = None,
+    auto_update: bool = True,
+) -> Recipient:
+    """Create a user (with its Maildir), a contact (with its target) or a group."""
+    alias = check_alias(alias)
+    if kind not in RECIPIENT_KINDS:
+        raise PostroomError(f"'{kind}' is not a recipient type. Use user, contact or group.")
+    attrs = {k: v for k, v in check_attributes(attributes or {}).items() if v}
+    attrs.setdefault("displayName", default_display_name(attrs, alias))
+    target = _check_target(kind, target)
+    if members and kind != "group":
+        raise PostroomError("Only a group has members. Use --type group.")
+    if password is not None and kind != "user":
+        raise PostroomError("Only a user has a password (for SMTP authentication).")
+    password_hash = hash_password(password) if password is not None else None
+    with store.write() as conn:
+        stamp = now()
+        recipient = Recipient(
+            alias=alias,
+            kind=kind,
+            attributes=attrs,
+            auto_update=auto_update,
+            target=target,
+            created=stamp,
+            modified=stamp,
+        )
+        try:
+            recipient_id = rows.insert_recipient(conn, recipient, next_usn(conn), password_hash)
+        except sqlite3.IntegrityError as error:
+            raise ConflictError(
+                f"The alias '{alias}' is already used. Choose another alias."
+            ) from error
+        if members:
+            rows.set_members(conn, recipient_id, _member_ids(conn, alias, members))
+        created = _get(conn, alias)
+    if kind == "user":
+        maildir.ensure(store.paths.mailbox(alias))
+    log.info("created %s %s", kind, alias)
+    return created
+
+
+def _check_target(kind: str, target: str | None) -> str | None:
+    if kind == "contact":
+        if not target:
+            raise PostroomError(
+                "A contact needs a target address to forward to, e.g. --target ann@partner.example."
+            )
+        return addressing.normalize_smtp_address(target)
+    if target:
+        raise PostroomError("Only a contact has a target address. Use --type contact.")
+    return None
+
+
+def _member_ids(conn: sqlite3.Connection, group: str, members: Iterable[str]) -> list[int]:
+    ids: list[int] = []
+    for member in members:
+        recipient = _get(conn, member)
+        if recipient.alias.lower() == group.lower():
+            raise PostroomError(f"The group '{group}' cannot be a member of itself.")
+        if recipient.id not in ids:
+            ids.append(int(recipient.id or 0))
+    return ids
+
+
+def edit_recipient(
+    store: Store,
+    alias: str,
+    *,
+    new_alias: str | None = None,
+    attributes: Mapping[str, str] | None = None,
+    target: str | None = None,
+    members: Sequence[str] | None = None,
+    password: str | None | object = KEEP,
+    auto_update: bool | None = None,
+) -> Recipient:
+    """Change a recipient. ``attributes`` are merged ('' removes one); ``password=None`` clears it.
+
+    The change takes a new change number, so the Recipient Update Service looks at it again.
+    """
+    with store.write() as conn:
+        old = _get(conn, alias)
+        attrs = dict(old.attributes)
+        for name, value in check_attributes(attributes or {}).items():
+            if value:
+                attrs[name] = value
+            else:
+                attrs.pop(name, None)
+        renamed = check_alias(new_alias) if new_alias is not None else old.alias
+        new = dataclasses.replace(
+            old,
+            alias=renamed,
+            attributes=attrs,
+            target=_check_target(old.kind, target) if target is not None else old.target,
+            auto_update=old.auto_update if auto_update is None else auto_update,
+            modified=now(),
+        )
+        if members is not None:
+            if old.kind != "group":
+                raise PostroomError("Only a group has members.")
+            rows.set_members(conn, int(old.id or 0), _member_ids(conn, renamed, members))
+        if password is not KEEP:
+            if old.kind != "user":
+                raise PostroomError("Only a user has a password (for SMTP authentication).")
+            hashed = hash_password(password) if isinstance(password, str) else None
+            rows.set_password_hash(conn, int(old.id or 0), hashed)
+        try:
+            rows.update_recipient(conn, new, next_usn(conn))
+        except sqlite3.IntegrityError as error:
+            raise ConflictError(
+                f"The alias '{renamed}' is already used. Choose another alias."
+            ) from error
+        if old.kind == "user" and renamed != old.alias:
+            maildir.rename(store.paths.mailbox(old.alias), store.paths.mailbox(renamed))
+        return _get(conn, renamed)
+
+
+def delete_recipient(store: Store, alias: str) -> None:
+    """Delete a recipient. A user's Maildir stays on disk (mail is never thrown away)."""
+    with store.write() as conn:
+        recipient = _get(conn, alias)
+        rows.delete_recipient(conn, int(recipient.id or 0))
+    log.info("deleted %s %s", recipient.kind, recipient.alias)
+
+
+def check_address(address: str, type_: str = SMTP) -> ProxyAddress:
+    """A validated proxy address (SMTP addresses are normalised; other types kept as text)."""
+    type_ = type_.strip()
+    if type_.upper() == SMTP:
+        return ProxyAddress(SMTP, addressing.normalize_smtp_address(address))
+    if not type_ or ":" in type_ or not type_.isprintable():
+        raise PostroomError(f"'{type_}' is not an address type. Use SMTP or a custom type name.")
+    if not address.strip() or not address.isprintable():
+        raise PostroomError(f"The {type_} address is empty or has control characters.")
+    return ProxyAddress(type_, address.strip())
+
+
+def set_addresses(store: Store, alias: str, addresses: Sequence[ProxyAddress]) -> Recipient:
+    """Replace a recipient's proxy addresses, as the E-mail Addresses tab does."""
+    checked = [
+        dataclasses.replace(check_address(a.address, a.type), primary=a.primary) for a in addresses
+    ]
+    _check_primaries(checked)
+    with store.write() as conn:
+        recipient = _get(conn, alias)
+        seen: set[tuple[str, str]] = set()
+        for proxy in checked:
+            key = (proxy.type.upper(), proxy.address.lower())
+            if key in seen:
+                raise ConflictError(f"{proxy.address} is listed twice.")
+            seen.add(key)
+            owner = rows.address_owner(conn, proxy.type, proxy.address)
+            if owner is not None and owner.lower() != recipient.alias.lower():
+                raise ConflictError(
+                    f"The address {proxy.address} already belongs to '{owner}'. "
+                    "Proxy addresses must be unique in the organization."
+                )
+        rows.replace_addresses(conn, int(recipient.id or 0), checked)
+        rows.update_recipient(conn, dataclasses.replace(recipient, modified=now()), next_usn(conn))
+        return _get(conn, recipient.alias)
+
+
+def _check_primaries(addresses: Sequence[ProxyAddress]) -> None:
+    types = {a.type.upper() for a in addresses}
+    for type_ in types:
+        primaries = [a for a in addresses if a.type.upper() == type_ and a.primary]
+        if len(primaries) > 1:
+            raise PostroomError(f"Only one {type_} address can be primary.")
+        if not primaries:
+            raise PostroomError(
+                f"One {type_} address must be primary. Select one and choose Set as Primary."
+            )
+
+
+def add_address(
+    store: Store, alias: str, address: str, type_: str = SMTP, primary: bool = False
+) -> Recipient:
+    """Add a proxy address by hand; the first of its type becomes primary."""
+    recipient = get_recipient(store, alias)
+    new = check_address(address, type_)
+    first = all(a.type.upper() != new.type.upper() for a in recipient.addresses)
+    addresses = list(recipient.addresses)
+    if primary or first:
+        addresses = [
+            dataclasses.replace(a, primary=False) if a.type.upper() == new.type.upper() else a
+            for a in addresses
+        ]
+    addresses.append(dataclasses.replace(new, primary=primary or first))
+    return set_addresses(store, alias, addresses)
+
+
+def _find_address(recipient: Recipient, address: str) -> int:
+    wanted = address.strip().lower()
+    for index, proxy in enumerate(recipient.addresses):
+        if proxy.address.lower() == wanted:
+            return index
+    try:
+        normal = addressing.normalize_smtp_address(address).lower()
+    except PostroomError:
+        normal = wanted
+    for index, proxy in enumerate(recipient.addresses):
+        if proxy.address.lower() == normal:
+            return index
+    raise NotFoundError(
+        f"'{recipient.alias}' has no address {address}. "
+        f"See its addresses with: postroom recipient show {recipient.alias}"
+    )
+
+
+def remove_address(store: Store, alias: str, address: str) -> Recipient:
+    """Remove a proxy address (a primary only when it is the last of its type)."""
+    recipient = get_recipient(store, alias)
+    index = _find_address(recipient, address)
+    removed = recipient.addresses[index]
+    rest = recipient.addresses[:index] + recipient.addresses[index + 1 :]
+    if removed.primary and any(a.type.upper() == removed.type.upper() for a in rest):
+        raise PostroomError(
+            f"{removed.address} is the primary {removed.type} address. "
+            "Set another address as primary before removing it."
+        )
+    return set_addresses(store, alias, rest)
+
+
+def set_primary_address(store: Store, alias: str, address: str) -> Recipient:
+    """Make an existing proxy address the primary of its type; the old primary stays secondary."""
+    recipient = get_recipient(store, alias)
+    index = _find_address(recipient, address)
+    chosen = recipient.addresses[index]
+    addresses = [
+        dataclasses.replace(a, primary=(i == index)) if a.type.upper() == chosen.type.upper() else a
+        for i, a in enumerate(recipient.addresses)
+    ]
+    return set_addresses(store, alias, addresses)

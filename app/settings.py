@@ -1,0 +1,199 @@
+"""Service settings (SMTP virtual server, DNS, console), stored in the database with defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app import addressing
+from app.errors import PostroomError
+from app.store import Store
+from app.store import settings as rows
+
+MIB = 1024 * 1024
+
+
+def parse_host_port(text: str, default_port: int = 2525) -> tuple[str, int]:
+    """``HOST:PORT``, ``[v6]:PORT`` or ``HOST`` → (host, port); or a refusal."""
+    text = text.strip()
+    host, port_text = text, ""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    try:
+        port = int(port_text) if port_text else default_port
+    except ValueError:
+        port = -1
+    if not host or not 0 < port < 65536:
+        raise PostroomError(
+            f"'{text}' is not a listen address. Write HOST:PORT, e.g. 127.0.0.1:2525 or [::1]:2525."
+        )
+    return host, port
+
+
+def format_host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _listen(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    result = [format_host_port(*parse_host_port(str(item))) for item in items if str(item).strip()]
+    if not result:
+        raise PostroomError("Give at least one listen address, e.g. 127.0.0.1:2525.")
+    return result
+
+
+def _int_between(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise PostroomError(f"'{value}' is not a whole number.") from None
+        if not low <= number <= high:
+            raise PostroomError(f"{number} is out of range: use {low} to {high}.")
+        return number
+
+    return parse
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise PostroomError(f"'{value}' is not on or off.")
+
+
+def _text(value: Any) -> str:
+    text = str(value).strip()
+    if not text.isprintable():
+        raise PostroomError("The value has control characters.")
+    return text
+
+
+def _host_name(value: Any) -> str:
+    text = _text(value)
+    return addressing.normalize_domain(text) if text else ""
+
+
+def _networks(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else str(value).replace(",", " ").split()
+    result = []
+    for item in items:
+        try:
+            result.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
+        except ValueError:
+            raise PostroomError(
+                f"'{item}' is not an IP address or network. Write e.g. 192.0.2.10 or 192.0.2.0/24."
+            ) from None
+    return result
+
+
+def _addresses(value: Any) -> list[str]:
+    return [net.split("/")[0] for net in _networks(value)]
+
+
+def _nameservers(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else str(value).replace(",", " ").split()
+    result = []
+    for item in items:
+        host, port = parse_host_port(str(item), default_port=53)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise PostroomError(
+                f"'{item}' is not a nameserver: give an IP address[:PORT]."
+            ) from None
+        result.append(format_host_port(host, port))
+    return result
+
+
+def _setting(default: Any, parse: Callable[[Any], Any], help_text: str) -> Any:
+    factory = (lambda: list(default)) if isinstance(default, list) else (lambda: default)
+    return field(default_factory=factory, metadata={"parse": parse, "help": help_text})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting with its value; keys are the field names (``postroom smtp set KEY VALUE``)."""
+
+    listen: list[str] = _setting(["127.0.0.1:2525"], _listen, "Listen addresses (HOST:PORT,...)")
+    fqdn: str = _setting(
+        "", _host_name, "Host name in the banner and Received (default: machine's)"
+    )
+    banner: str = _setting("Postroom ESMTP", _text, "Text after the host name in the greeting")
+    autostart: bool = _setting(True, _bool, "The console starts the SMTP service when it opens")
+    max_message_size: int = _setting(25 * MIB, _int_between(1024, 2**31 - 1), "Bytes (SIZE)")
+    max_recipients: int = _setting(500, _int_between(100, 100_000), "Recipients per message")
+    max_received: int = _setting(30, _int_between(5, 500), "Received headers before a loop")
+    max_line_length: int = _setting(998, _int_between(78, 100_000), "Octets per line in DATA")
+    max_connections: int = _setting(100, _int_between(1, 100_000), "Simultaneous connections")
+    idle_timeout: int = _setting(300, _int_between(5, 86_400), "Seconds a silent session lasts")
+    max_bad_commands: int = _setting(10, _int_between(1, 1000), "Bad commands before hang-up")
+    max_bad_recipients: int = _setting(20, _int_between(1, 10_000), "Refused RCPTs before hang-up")
+    relay_ips: list[str] = _setting([], _networks, "Computers that may relay (IPs or networks)")
+    auth_relay: bool = _setting(True, _bool, "Authenticated clients may relay")
+    tls_cert: str = _setting("", _text, "PEM certificate file (empty: self-signed on first use)")
+    tls_key: str = _setting("", _text, "PEM private key file for tls_cert")
+    postmaster: str = _setting("", _text, "Alias that receives postmaster mail")
+    smart_host: str = _setting("", _text, "Send outbound mail through this host (empty: DNS)")
+    public_name: str = _setting("", _host_name, "This server's public host name (the MX target)")
+    public_addresses: list[str] = _setting([], _addresses, "This server's public IP addresses")
+    nameservers: list[str] = _setting([], _nameservers, "DNS servers (IP[:PORT]; empty: system)")
+    dns_timeout: int = _setting(5, _int_between(1, 60), "Seconds per DNS query")
+
+    @property
+    def host_name(self) -> str:
+        """The name the SMTP service greets with."""
+        return self.fqdn or socket.getfqdn()
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+SETTING_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def load_settings(store: Store) -> Settings:
+    """The stored settings, defaults filling what was never set (unknown keys are ignored)."""
+    with store.read() as conn:
+        stored = rows.load_settings(conn)
+    values: dict[str, Any] = {}
+    for key, value in stored.items():
+        if key in SETTING_FIELDS:
+            try:
+                values[key] = SETTING_FIELDS[key].metadata["parse"](value)
+            except PostroomError:
+                continue  # a value a newer version wrote: keep the default
+    return Settings(**values)
+
+
+def parse_setting(key: str, value: Any) -> Any:
+    """The checked value for ``key``, or a PostroomError saying what is wrong."""
+    spec = SETTING_FIELDS.get(key)
+    if spec is None:
+        raise PostroomError(
+            f"'{key}' is not a setting. The settings are: {', '.join(SETTING_FIELDS)}."
+        )
+    try:
+        return spec.metadata["parse"](value)
+    except PostroomError as error:
+        raise PostroomError(f"{key}: {error}") from None
+
+
+def save_settings(store: Store, **changes: Any) -> Settings:
+    """Check and store several settings in one transaction."""
+    checked = {key: parse_setting(key, value) for key, value in changes.items()}
+    with store.write() as conn:
+        for key, value in checked.items():
+            rows.save_setting(conn, key, value)
+    return load_settings(store)
