@@ -49,6 +49,7 @@ _SPF_MECHANISM = re.compile(r"([+?~-]?)([A-Za-z0-9]+)(.*)")
 _SPF_CIDR = re.compile(r"(?:/(\d+))?(?://(\d+))?")
 _DOMAIN_SPEC = re.compile(r"[\x21-\x7e]+")
 _DMARC_POLICIES = frozenset({"none", "quarantine", "reject"})
+_SERVER_TEXT = re.compile(r"^(?:Do53:)?(.+?)(?:@\d+)?$")
 
 
 class UndeliverableError(PostroomError):
@@ -207,23 +208,32 @@ def make_resolver(config: DnsConfig) -> dns.resolver.Resolver:
 
 
 def query_dns(name: str | dns.name.Name, rdtype: str, config: DnsConfig) -> QueryResult:
-    """Ask DNS for ``rdtype`` records at ``name`` (a domain or an absolute name)."""
+    """Ask DNS for ``rdtype`` records at ``name`` (a domain as typed, or an absolute name)."""
     qname = name if isinstance(name, dns.name.Name) else _domain_name(name)
     return _Lookup(config).query(qname, dns.rdatatype.from_text(rdtype))
 
 
 def check_domain(domain: str, config: DnsConfig) -> list[CheckResult]:
-    """Check that mail for a hosted domain reaches this server and is protected by SPF and DMARC."""
+    """Check that mail for a hosted domain reaches this server and is protected by SPF and DMARC.
+
+    Blocks on DNS (up to ``config.lifetime`` per query): call it off the GUI thread.
+    """
     return _check_name(_domain_name(domain), config)
 
 
 def check_server(config: DnsConfig) -> list[CheckResult]:
-    """Check this server's public name: A / AAAA, and reverse DNS that forward-confirms."""
+    """Check this server's public name: A / AAAA, and reverse DNS that forward-confirms.
+
+    Blocks on DNS: call it off the GUI thread.
+    """
     return _ServerChecks(config, _Lookup(config)).run()
 
 
 def check_all(domains: Iterable[str], config: DnsConfig) -> list[CheckResult]:
-    """Check every domain (given order, duplicates once), then this server, a few at a time."""
+    """Check every domain (given order, duplicates once), then this server, a few at a time.
+
+    Blocks on DNS from the calling thread and a small pool of its own: call it off the GUI thread.
+    """
     names: list[dns.name.Name] = []
     for domain in domains:
         name = _domain_name(domain)
@@ -303,7 +313,12 @@ class _Lookup:
             return ", ".join(_host_port(host, port) for host, port in self.config.nameservers)
         if self.resolver is None:
             return "the system resolver"
-        listed = ", ".join(str(server) for server in self.resolver.nameservers)
+        listed = ", ".join(
+            _host_port(server.address, server.port)
+            if isinstance(server, dns.nameserver.AddressAndPortNameserver)
+            else str(server)
+            for server in self.resolver.nameservers
+        )
         return f"the system resolver ({listed})"
 
     def query(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> QueryResult:
@@ -354,7 +369,9 @@ def _failures(error: dns.resolver.NoNameservers) -> str:
     texts: list[str] = []
     for failure in error.kwargs.get("errors", []):
         server, _tcp, port, problem = failure[0], failure[1], failure[2], failure[3]
-        text = f"{_host_port(str(server), int(port))} answered {problem}"
+        # dnspython names a server "Do53:ADDRESS@PORT"; show it as the user wrote it.
+        address = _SERVER_TEXT.sub(r"\1", str(server))
+        text = f"{_host_port(address, int(port))} answered {problem}"
         if text not in texts:
             texts.append(text)
     return "; ".join(texts) or "every nameserver failed"
@@ -499,10 +516,12 @@ class _DomainChecks:
             return ""
         return _record(self.name, "MX", f"10 {self.server.to_text()}")
 
-    def _add_mx_advice(self, first: str) -> str:
+    def _add_mx_advice(self, first: str = "") -> str:
         if self.server is None:
-            return f"{first} {_PUBLIC_NAME_UNSET}, then add an MX record naming it."
-        return f"{first} Add an MX record naming this server ({_show(self.server)}):"
+            advice = f"{_PUBLIC_NAME_UNSET}, then add an MX record naming it."
+        else:
+            advice = f"Add an MX record naming this server ({_show(self.server)}):"
+        return f"{first} {advice}" if first else advice
 
     # MX ---------------------------------------------------------------------------------------
 
@@ -529,13 +548,13 @@ class _DomainChecks:
                     "mx",
                     Status.ERROR,
                     f"{self.shown} has no MX record; senders will not route its mail here.",
-                    self._add_mx_advice("Publish an MX record for the domain."),
+                    self._add_mx_advice(),
                     self._mx_record(),
                 )
             ]
         null = [r for r in records if r[1] == dns.name.root]
         real = sorted((r for r in records if r[1] != dns.name.root), key=lambda r: r[0])
-        null_record = _record(self.name, "MX", "0 .")
+        null_record = f"{self.name.to_text()} IN MX 0 ."
         if not real:
             return [
                 self._result(
@@ -543,7 +562,7 @@ class _DomainChecks:
                     Status.ERROR,
                     f"{self.shown} publishes a null MX (RFC 7505): it declares that it takes no "
                     "mail, so senders refuse mail to it without trying.",
-                    self._add_mx_advice(f"Delete the record {null_record}"),
+                    self._add_mx_advice(f"Delete the null MX record ({null_record})."),
                     self._mx_record(),
                 )
             ]
@@ -555,18 +574,20 @@ class _DomainChecks:
                     Status.ERROR,
                     f"{self.shown} mixes a null MX ('0 .') with other MX records, which RFC 7505 "
                     "forbids; senders may treat the domain as taking no mail.",
-                    f"Delete the record {null_record} and keep the other MX records.",
+                    f"Delete the null MX record ({null_record}) and keep the other MX records.",
                 )
             )
-        results.append(self._mx_points_here(real))
-        seen: list[dns.name.Name] = []
+        targets: list[CheckResult] = []
+        aliases: dict[dns.name.Name, dns.name.Name] = {}
         for preference, target in real:
-            if target not in seen:
-                seen.append(target)
-                results.append(self._mx_target(preference, target))
-        return results
+            if target not in aliases:
+                result, aliases[target] = self._mx_target(preference, target)
+                targets.append(result)
+        return [*results, self._mx_points_here(real, aliases), *targets]
 
-    def _mx_points_here(self, records: list[tuple[int, dns.name.Name]]) -> CheckResult:
+    def _mx_points_here(
+        self, records: list[tuple[int, dns.name.Name]], aliases: dict[dns.name.Name, dns.name.Name]
+    ) -> CheckResult:
         listed = ", ".join(f"{_show(target)} ({preference})" for preference, target in records)
         if self.server is None:
             return self._result(
@@ -577,6 +598,16 @@ class _DomainChecks:
             )
         server = _show(self.server)
         here = [preference for preference, target in records if target == self.server]
+        via_alias = [_show(target) for _, target in records if aliases[target] == self.server]
+        if not here and via_alias:
+            return self._result(
+                "mx",
+                Status.ERROR,
+                f"MX of {self.shown} names {', '.join(via_alias)}, an alias (CNAME) of this "
+                f"server ({server}) rather than its own name.",
+                f"Replace the MX records of {self.shown} with one naming this server itself:",
+                self._mx_record(),
+            )
         if not here:
             return self._result(
                 "mx",
@@ -600,11 +631,24 @@ class _DomainChecks:
             )
         return self._result("mx", Status.OK, f"MX of {self.shown} names this server ({server}).")
 
-    def _mx_target(self, preference: int, target: dns.name.Name) -> CheckResult:
-        shown = _show(target)
+    def _mx_target(
+        self, preference: int, target: dns.name.Name
+    ) -> tuple[CheckResult, dns.name.Name]:
+        """The check of one MX target, and the name it is an alias for (itself if none)."""
         a = self.lookup.query(target, dns.rdatatype.A)
         aaaa = self.lookup.query(target, dns.rdatatype.AAAA)
         alias = next((r.canonical_name for r in (a, aaaa) if r.is_alias), None)
+        return self._mx_target_result(preference, target, a, aaaa, alias), alias or target
+
+    def _mx_target_result(
+        self,
+        preference: int,
+        target: dns.name.Name,
+        a: QueryResult,
+        aaaa: QueryResult,
+        alias: dns.name.Name | None,
+    ) -> CheckResult:
+        shown = _show(target)
         if alias is not None:
             return self._result(
                 "mx-target",
