@@ -14,8 +14,9 @@ SUBFOLDERS = ("tmp", "new", "cur")
 def ensure(path: Path) -> Path:
     """Create the Maildir at ``path`` (mode 0700) if it is missing; return it."""
     try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for sub in SUBFOLDERS:
-            (path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+            (path / sub).mkdir(mode=0o700, exist_ok=True)
     except OSError as error:
         raise PostroomError(
             f"Cannot create the mailbox folder {path}: {error.strerror or error}. "
