@@ -191,3 +191,16 @@ def test_data_directory_that_cannot_be_written(tmp_path: Path) -> None:
     result = postroom(target, "policy", "list")
     assert result.returncode == 1
     assert "Cannot write to the data directory" in result.stderr
+
+
+def test_data_dir_may_follow_the_subcommand(tmp_path: Path) -> None:
+    after = tmp_path / "after"
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "recipient", "new", "ann", "--data-dir", str(after)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (after / "mailboxes" / "ann" / "new").is_dir()

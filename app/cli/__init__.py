@@ -32,7 +32,23 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"app.cli.{name}").register(subparsers)
+    _accept_data_dir_anywhere(parser)
     return parser
+
+
+def _accept_data_dir_anywhere(parser: argparse.ArgumentParser) -> None:
+    """Let ``--data-dir`` follow the subcommand too (``postroom policy list --data-dir D``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if "--data-dir" not in sub._option_string_actions:
+                    sub.add_argument(
+                        "--data-dir",
+                        metavar="DIR",
+                        default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS,
+                    )
+                _accept_data_dir_anywhere(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
