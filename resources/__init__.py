@@ -5,6 +5,13 @@ from __future__ import annotations
 from importlib import resources as _resources
 from pathlib import Path
 
+# Who the console is to the desktop: the .desktop file and AppStream id, and the window class
+# (Qt's X11 WM_CLASS is QGuiApplication.applicationName()), which the .desktop file's
+# StartupWMClass names. The console sets both: setApplicationName(APP_NAME),
+# setDesktopFileName(APP_ID).
+APP_ID = "org.postroom.Postroom"
+APP_NAME = "Postroom"
+
 # The console's tree-node and action icons, one SVG each in ``icons/`` (drawn on a 16 px grid).
 TREE_ICONS: tuple[str, ...] = (
     "organization",
