@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QLabel
 from pytestqt.qtbot import QtBot
 
 from app import organization, policies
@@ -164,17 +164,42 @@ def test_ask_returns_none_when_cancelled(
     assert organization.get_organization(new_store) is None
 
 
-def test_screenshot(qtbot: QtBot, dialog: FirstRunDialog, tmp_path: Path) -> None:
+def test_data_directory_is_shown_from_home(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    store = Store.open(tmp_path / "home/.local/share/postroom")
+    shown = FirstRunDialog(store)
+    qtbot.addWidget(shown)
+    try:
+        labels = [label.text() for label in shown.findChildren(QLabel)]
+        assert "~/.local/share/postroom" in labels
+    finally:
+        store.close()
+
+
+def test_screenshot(qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The dialog as a person sees it; kept for docs/ when POSTROOM_SCREENSHOT_DIR is set."""
-    qtbot.wait(50)  # let the window system paint it once
-    screen = dialog.screen()
-    picture = screen.grabWindow(dialog.winId()) if screen is not None else dialog.grab()
-    if picture.isNull() or picture.toImage().allGray():  # offscreen: nothing on a screen
-        picture = dialog.grab()
-    assert picture.width() >= dialog.minimumWidth()
-    target = Path(SCREENSHOT_DIR) if SCREENSHOT_DIR else tmp_path
-    target.mkdir(parents=True, exist_ok=True)
-    assert picture.save(str(target / "first_run.png"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(organization, "default_domain", lambda: "example.com")
+    store = Store.open(tmp_path / "home/.local/share/postroom")
+    shown = FirstRunDialog(store)
+    qtbot.addWidget(shown)
+    try:
+        shown.name_edit.setText("Contoso Ltd")
+        shown.show()
+        qtbot.waitExposed(shown)
+        qtbot.wait(100)  # let the window system paint it once
+        screen = shown.screen()
+        picture = screen.grabWindow(shown.winId()) if screen is not None else shown.grab()
+        if picture.isNull() or picture.toImage().allGray():  # offscreen: nothing on a screen
+            picture = shown.grab()
+        assert picture.width() >= shown.minimumWidth()
+        target = Path(SCREENSHOT_DIR) if SCREENSHOT_DIR else tmp_path
+        target.mkdir(parents=True, exist_ok=True)
+        assert picture.save(str(target / "first_run.png"))
+    finally:
+        store.close()
 
 
 # --- choosing a data directory (the launcher's "Open Another Data Directory…") ----------------

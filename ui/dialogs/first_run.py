@@ -72,9 +72,12 @@ class FirstRunDialog(QDialog):
         self.feedback.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.feedback.setMinimumHeight(2 * self.feedback.fontMetrics().lineSpacing())
         self.feedback.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        location = QLabel(str(store.paths.root))
+        location = QLabel(_short_path(store.paths.root))
         location.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        location.setToolTip("Choose another with --data-dir, or the launcher's second entry")
+        location.setToolTip(
+            f"{store.paths.root}\nTo use another folder, start Postroom with --data-dir, or "
+            "use the launcher's Open Another Data Directory…"
+        )
 
         form = QFormLayout()
         form.addRow("Data directory:", location)
@@ -156,6 +159,14 @@ class FirstRunDialog(QDialog):
         dialog = cls(store, parent)
         dialog.exec()
         return dialog.organization
+
+
+def _short_path(path: Path) -> str:
+    """The path with the home folder written ``~``, as a person reads it."""
+    try:
+        return str(Path("~") / path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 def choose_data_directory(parent: QWidget | None, start: Path) -> Path | None:
