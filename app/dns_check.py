@@ -32,8 +32,10 @@ log = logging.getLogger(__name__)
 RECORD_TTL = 3600
 #: How an administrator names this server; quoted in advice when the name is unset.
 SET_PUBLIC_NAME_COMMAND = "postroom smtp set public_name mail.example.org"
-#: How an administrator picks a nameserver; quoted in advice when none is usable.
-SET_NAMESERVER_HINT = "--nameserver HOST[:PORT]"
+#: How an administrator picks a nameserver, once or for good; quoted in advice when none is usable.
+SET_NAMESERVER_HINT = (
+    "--nameserver HOST[:PORT] for one check, or postroom smtp set nameservers IP[:PORT] to keep it"
+)
 #: The SPF record suggested when one is missing or broken: the domain's MX hosts may send.
 SUGGESTED_SPF = "v=spf1 mx -all"
 #: The DMARC record suggested when one is missing or broken: report, do not reject yet.
@@ -189,6 +191,11 @@ def parse_nameserver(text: str) -> tuple[str, int]:
             "e.g. 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53."
         )
     return host, port
+
+
+def ascii_domain(domain: str) -> str:
+    """The domain (typed as U-label or A-label) as lower-case A-labels without the final dot."""
+    return _domain_name(domain).to_text(omit_final_dot=True).lower()
 
 
 def make_resolver(config: DnsConfig) -> dns.resolver.Resolver:

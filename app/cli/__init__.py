@@ -13,7 +13,7 @@ from app.cli.common import Context, fail
 from app.errors import PostroomError
 
 # Each module registers its subcommand with ``register(subparsers)``.
-COMMAND_MODULES = ("policy", "recipient")
+COMMAND_MODULES = ("policy", "recipient", "dns")
 
 
 def build_parser() -> argparse.ArgumentParser:
