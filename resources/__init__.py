@@ -105,8 +105,13 @@ def help_topics() -> tuple[str, ...]:
     )
 
 
-def help_html(topic: str) -> str:
-    """The HTML of one built-in help page (one of ``help_topics()``)."""
+def help_path(topic: str) -> Path:
+    """The HTML file of one built-in help page (one of ``help_topics()``); pages link by name."""
     if topic not in help_topics():
-        raise KeyError(f"no help page named {topic!r}")
-    return _file("help", f"{topic}.html").read_text(encoding="utf-8")
+        raise KeyError(f"no help page named {topic!r}; pages: {', '.join(help_topics())}")
+    return _file("help", f"{topic}.html")
+
+
+def help_html(topic: str) -> str:
+    """The HTML of one built-in help page."""
+    return help_path(topic).read_text(encoding="utf-8")
