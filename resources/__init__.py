@@ -55,7 +55,9 @@ ACTION_ICONS: tuple[str, ...] = (
     "check-dns",
     "help",
 )
-ICON_NAMES: tuple[str, ...] = TREE_ICONS + ACTION_ICONS
+# Icons of states in dialogs and lists: a refusal, a cancelled or applied change.
+STATUS_ICONS: tuple[str, ...] = ("warning", "cancel", "apply")
+ICON_NAMES: tuple[str, ...] = TREE_ICONS + ACTION_ICONS + STATUS_ICONS
 
 # The application icon: ``app/postroom.svg`` and PNGs rendered from it by
 # ``packaging/render-icons.sh`` (committed, so nothing needs a renderer at run time).
