@@ -13,7 +13,7 @@ from app.cli.common import Context, fail
 from app.errors import PostroomError
 
 # Each module registers its subcommand with ``register(subparsers)``.
-COMMAND_MODULES = ("policy", "recipient", "dns")
+COMMAND_MODULES = ("policy", "recipient", "dns", "rus", "serve", "smtp")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -107,4 +107,41 @@ MIGRATIONS: list[str] = [
         expires REAL NOT NULL
     );
     """,
+    # 2: Recipient Update Service: high-water mark, runs (status, progress), latest decisions.
+    """
+    CREATE TABLE rus_state (
+        id  INTEGER PRIMARY KEY CHECK (id = 1),
+        hwm INTEGER NOT NULL
+    );
+    INSERT INTO rus_state (id, hwm) VALUES (1, 0);
+
+    CREATE TABLE rus_runs (
+        id       INTEGER PRIMARY KEY,
+        kind     TEXT NOT NULL CHECK (kind IN ('update', 'rebuild')),
+        owner    TEXT NOT NULL,
+        started  TEXT NOT NULL,
+        finished TEXT,
+        duration REAL,
+        outcome  TEXT NOT NULL DEFAULT 'running'
+                 CHECK (outcome IN ('running', 'completed', 'cancelled', 'failed')),
+        done     INTEGER NOT NULL DEFAULT 0,
+        total    INTEGER NOT NULL DEFAULT 0,
+        examined INTEGER NOT NULL DEFAULT 0,
+        changed  INTEGER NOT NULL DEFAULT 0,
+        errors   INTEGER NOT NULL DEFAULT 0,
+        message  TEXT NOT NULL DEFAULT ''
+    );
+
+    -- Only the latest decision per recipient; ``addresses`` is a JSON list saying which policy,
+    -- rule and collision suffix made each address the RUS stamped (kept across later stamps).
+    CREATE TABLE rus_decisions (
+        recipient_id INTEGER PRIMARY KEY REFERENCES recipients (id) ON DELETE CASCADE,
+        run_id       INTEGER NOT NULL,
+        decision     TEXT NOT NULL CHECK (decision IN ('stamped', 'kept', 'skipped', 'error')),
+        policy       TEXT NOT NULL DEFAULT '',
+        reason       TEXT NOT NULL DEFAULT '',
+        stamp_run_id INTEGER,
+        addresses    TEXT NOT NULL DEFAULT '[]'
+    );
+    """,
 ]

@@ -1,0 +1,37 @@
+"""The Recipient Update Service (RUS): stamps recipients' addresses from recipient policies.
+
+- ``RecipientUpdateService`` (``service``): the background thread the console and
+  ``postroom serve`` run, with requests, cancel, progress listeners and the schedule.
+- ``run`` (``engine``): one Update Now or Rebuild on the calling thread (``postroom rus``).
+- ``read_status`` (``status``) and ``explain`` (``explain``): what any process can read back.
+- ``Schedule`` (``schedule``): when the service runs by itself.
+"""
+
+from app.rus.engine import Progress, run
+from app.rus.explain import AddressReason, Explanation, explain
+from app.rus.schedule import Schedule, load_schedule, make_schedule, save_schedule
+from app.rus.service import RecipientUpdateService, RusEvent, ServiceState
+from app.rus.status import RusStatus, read_status, run_errors
+from app.store.rus import DecisionRecord, Provenance, RunKind, RunRecord
+
+__all__ = [
+    "AddressReason",
+    "DecisionRecord",
+    "Explanation",
+    "Progress",
+    "Provenance",
+    "RecipientUpdateService",
+    "RunKind",
+    "RunRecord",
+    "RusEvent",
+    "RusStatus",
+    "Schedule",
+    "ServiceState",
+    "explain",
+    "load_schedule",
+    "make_schedule",
+    "read_status",
+    "run",
+    "run_errors",
+    "save_schedule",
+]
