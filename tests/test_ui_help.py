@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 import app
@@ -110,3 +113,54 @@ def test_about_tells_version_data_directory_schema_and_listen_address(
     assert dialog.rows["SMTP listens on:"] == "127.0.0.1:2525"
     assert dialog.rows["SMTP service:"] == "running on 127.0.0.1:2525"
     assert f"Version {app.__version__}" in dialog.title_label.text()
+
+
+# --- the hooks in the main window -------------------------------------------------------------
+
+
+@pytest.fixture
+def main_window(qtbot: QtBot, store: Store, tmp_path: Path) -> Iterator[Any]:
+    from PySide6.QtCore import QSettings
+
+    try:
+        from ui.console import Console
+        from ui.main_window import MainWindow
+    except ModuleNotFoundError as error:  # pragma: no cover - while the console is being built
+        pytest.skip(f"the main window cannot be built yet: {error}")
+    console = Console(store, QSettings(str(tmp_path / "console.ini"), QSettings.Format.IniFormat))
+    try:
+        window = MainWindow(console)
+    except ModuleNotFoundError as error:  # pragma: no cover - while the console is being built
+        console.shutdown()
+        pytest.skip(f"the main window cannot be built yet: {error}")
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    yield window
+    window.close()
+    console.shutdown()
+
+
+def test_f1_opens_the_help_page_of_the_current_node(qtbot: QtBot, main_window: Any) -> None:
+    main_window.select_node("recipients/policies")
+    main_window.tree.setFocus()
+    qtbot.keyClick(main_window.tree, Qt.Key.Key_F1)
+    dialog = main_window.findChild(HelpDialog, "helpDialog")
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.topic == "recipient-policies"
+
+    main_window.select_node("servers/host/protocols/smtp")
+    qtbot.keyClick(main_window.tree, Qt.Key.Key_F1)
+    assert dialog.topic == "smtp"
+    assert main_window.findChildren(HelpDialog) == [dialog], "one help window"
+
+
+def test_help_menu_offers_topics_and_about(
+    main_window: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [action.text() for action in main_window.help_menu.actions()]
+    assert texts[0] == "&Help Topics" and "&About Postroom" in texts
+    shown: list[AboutFacts] = []
+    monkeypatch.setattr(AboutDialog, "show_about", classmethod(lambda cls, p, f: shown.append(f)))
+    main_window.about.trigger()
+    assert [(f.data_dir, f.schema_version) for f in shown] == [(store.paths.root, SCHEMA_VERSION)]
