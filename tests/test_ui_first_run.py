@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QLabel
 from pytestqt.qtbot import QtBot
 
+import resources
 from app import organization, policies
 from app.store import Store
 from ui import messages
@@ -273,3 +275,50 @@ def test_choose_data_directory_asks_before_using_a_folder_of_other_files(
     assert len(questions) == 1 and "holds other files and no Postroom data" in questions[0]
     assert starts == [str(tmp_path), str(documents)]
     assert sorted(p.name for p in documents.iterdir()) == ["letter.odt"], "nothing was added"
+
+
+# --- how the console starts (ui.app.run) --------------------------------------------------------
+
+
+def console_app() -> Any:
+    try:
+        from ui import app
+    except ModuleNotFoundError as error:  # pragma: no cover - while the console is being built
+        pytest.skip(f"the console cannot start yet: {error}")
+    return app
+
+
+def test_console_tells_the_desktop_who_it_is(
+    qapp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The launcher's StartupWMClass and file name match the running console."""
+    answer_folder_dialog(monkeypatch, None)
+    assert console_app().run(tmp_path / "data", choose_data_dir=True) == 0
+    assert qapp.applicationName() == resources.APP_NAME  # X11 WM_CLASS
+    assert qapp.desktopFileName() == resources.APP_ID  # Wayland app id
+
+
+def test_choose_data_dir_cancelled_opens_and_creates_nothing(
+    qapp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    starts = answer_folder_dialog(monkeypatch, None)
+    assert console_app().run(tmp_path / "data", choose_data_dir=True) == 0
+    assert starts == [str(tmp_path / "data")]
+    assert not (tmp_path / "data").exists()
+
+
+def test_chosen_new_data_dir_asks_for_the_organization_there(
+    qapp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chosen = tmp_path / "elsewhere"
+    chosen.mkdir()
+    answer_folder_dialog(monkeypatch, chosen)
+    asked: list[Path] = []
+
+    def cancel(cls: type, parent: object, store: Store) -> None:
+        asked.append(store.paths.root)
+        return None
+
+    monkeypatch.setattr(FirstRunDialog, "ask", classmethod(cancel))
+    assert console_app().run(tmp_path / "data", choose_data_dir=True) == 0
+    assert asked == [chosen]
