@@ -5,13 +5,23 @@ from __future__ import annotations
 from functools import cache
 
 from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QStyle
 
 import resources
+
+# Icons the console uses that ``resources`` does not draw (yet): a Qt standard icon stands in.
+_STANDARD: dict[str, QStyle.StandardPixmap] = {
+    "warning": QStyle.StandardPixmap.SP_MessageBoxWarning,
+    "cancel": QStyle.StandardPixmap.SP_DialogCancelButton,
+    "apply": QStyle.StandardPixmap.SP_DialogApplyButton,
+}
 
 
 @cache
 def icon(name: str) -> QIcon:
     """The QIcon of a console icon (a name from ``resources.ICON_NAMES``); raises KeyError."""
+    if name in _STANDARD and name not in resources.ICON_NAMES:
+        return QApplication.style().standardIcon(_STANDARD[name])
     return QIcon(str(resources.icon_path(name)))
 
 
