@@ -1,0 +1,424 @@
+"""The recipient policy property sheet: General, E-Mail Addresses (Policy), Details."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import policies
+from app.errors import PostroomError
+from app.model import DEFAULT_POLICY_NAME, SMTP, AddressRule, RecipientPolicy
+from app.store import Store
+from ui import icons, messages
+from ui.dialogs.address import CUSTOM, AddressTypeDialog, CustomAddressDialog, SmtpAddressDialog
+from ui.dialogs.filter_builder import FindRecipientsDialog
+from ui.dialogs.property_sheet import PropertyPage, PropertySheet
+from ui.formatting import local_time
+from ui.models.rules import RuleListModel, shown_address
+
+log = logging.getLogger(__name__)
+
+UPDATE_QUESTION = (
+    "Do you want to update all corresponding recipient e-mail addresses to match these new "
+    "address(es)?"
+)
+FILTER_CHANGED_WARNING = (
+    "You have changed the filter rule of this policy. Recipients that already have addresses "
+    "are not re-evaluated until you choose 'Apply this policy now' on the policy (or run "
+    "Rebuild on the Recipient Update Service)."
+)
+LOCKED_NAME = f"The {DEFAULT_POLICY_NAME} cannot be renamed."
+LOCKED_FILTER = (
+    f"The filter of the {DEFAULT_POLICY_NAME} is fixed: it applies to every recipient that no "
+    "other policy covers. Create a new recipient policy for a narrower set of recipients."
+)
+LOCKED_PRIMARY_REMOVE = (
+    f"The primary SMTP address of the {DEFAULT_POLICY_NAME} cannot be removed. "
+    "Set another SMTP address as primary first."
+)
+LOCKED_PRIMARY_RESPONSIBLE = (
+    f"The primary SMTP address of the {DEFAULT_POLICY_NAME} must stay one this organization "
+    "is responsible for."
+)
+
+
+def not_selected_question(rule: AddressRule) -> str:
+    return (
+        f"The new address {shown_address(rule)} is not selected, so it will not be generated "
+        "or accepted. Select it now?"
+    )
+
+
+class GeneralPage(PropertyPage[RecipientPolicy]):
+    """Name and the filter rules, with Modify… opening Find Recipients."""
+
+    title = "General"
+
+    def __init__(self, store: Store, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.name = QLineEdit(self)
+        self.name.setObjectName("name")
+        self.name.setMaxLength(policies.MAX_NAME_LENGTH)
+        self.filter = QPlainTextEdit(self)
+        self.filter.setObjectName("filter")
+        self.filter.setReadOnly(True)
+        self.filter.setMaximumHeight(80)
+        self.modify = QPushButton("&Modify...", self)
+        self.modify.setObjectName("modify")
+        self.modify.clicked.connect(self.modify_filter)
+        self.name.textEdited.connect(self._emit_changed)
+
+        title_row = QHBoxLayout()
+        self.icon_label = QLabel(self)
+        self.icon_label.setPixmap(icons.icon("policy").pixmap(32, 32))
+        title_row.addWidget(self.icon_label)
+        title_row.addWidget(self.name, 1)
+
+        filter_box = QGroupBox("Filter rules", self)
+        filter_layout = QGridLayout(filter_box)
+        filter_layout.addWidget(self.filter, 0, 0, 1, 2)
+        filter_layout.addWidget(self.modify, 1, 1, Qt.AlignmentFlag.AlignRight)
+        self.filter_note = QLabel(self)
+        self.filter_note.setWordWrap(True)
+        filter_layout.addWidget(self.filter_note, 1, 0)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(title_row)
+        layout.addWidget(filter_box)
+        layout.addStretch(1)
+
+    def load(self, obj: RecipientPolicy) -> None:
+        self.name.setText(obj.name)
+        self.filter.setPlainText(obj.filter)
+        locked = obj.is_default
+        self.name.setReadOnly(locked)
+        self.name.setToolTip(LOCKED_NAME if locked else "")
+        self.modify.setEnabled(not locked)
+        self.modify.setToolTip(LOCKED_FILTER if locked else "Build the filter and preview it")
+        if locked:
+            self.filter_note.setText("Applies to every recipient no other policy covers.")
+        elif not obj.filter:
+            self.filter_note.setText("No filter yet: this policy applies to nobody.")
+        else:
+            self.filter_note.setText("")
+
+    def apply(self, obj: RecipientPolicy) -> RecipientPolicy:
+        return dataclasses.replace(
+            obj, name=self.name.text(), filter=self.filter.toPlainText().strip()
+        )
+
+    def modify_filter(self) -> None:
+        built = FindRecipientsDialog.edit(self, self.store, self.filter.toPlainText())
+        if built is not None and built != self.filter.toPlainText():
+            self.filter.setPlainText(built)
+            self.filter_note.setText("" if built else "No filter: this policy applies to nobody.")
+            self.changed.emit()
+
+
+class EmailAddressesPage(PropertyPage[RecipientPolicy]):
+    """Generation rules: check box, Type, Address (primary in bold); New, Edit, Remove, Primary."""
+
+    title = "E-Mail Addresses (Policy)"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.is_default = False
+        self.rules = RuleListModel(self)
+        self.rules.edited.connect(self._emit_changed)
+        self.rules.edited.connect(self.update_buttons)
+        self.view = QTreeView(self)
+        self.view.setObjectName("rules")
+        self.view.setRootIsDecorated(False)
+        self.view.setUniformRowHeights(True)
+        self.view.setModel(self.rules)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.header().setStretchLastSection(True)
+        self.view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.view.setMinimumWidth(360)
+        self.view.selectionModel().selectionChanged.connect(self.update_buttons)
+        self.view.doubleClicked.connect(lambda _index: self.edit_rule())
+
+        self.new_button = QPushButton("Ne&w...", self)
+        self.edit_button = QPushButton("&Edit...", self)
+        self.remove_button = QPushButton("&Remove", self)
+        self.primary_button = QPushButton("&Set as Primary", self)
+        for button, name in (
+            (self.new_button, "new"),
+            (self.edit_button, "edit"),
+            (self.remove_button, "remove"),
+            (self.primary_button, "setPrimary"),
+        ):
+            button.setObjectName(name)
+        self.new_button.clicked.connect(self.new_rule)
+        self.edit_button.clicked.connect(self.edit_rule)
+        self.remove_button.clicked.connect(self.remove_rule)
+        self.primary_button.clicked.connect(self.set_primary)
+
+        box = QGroupBox("Generation rules", self)
+        box_layout = QVBoxLayout(box)
+        box_layout.addWidget(self.view)
+        buttons = QHBoxLayout()
+        for button in (
+            self.new_button,
+            self.edit_button,
+            self.remove_button,
+            self.primary_button,
+        ):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        box_layout.addLayout(buttons)
+        hint = QLabel(
+            "Select (tick) an address to generate it and accept mail for it. "
+            "The primary address is in bold and becomes the recipients' reply address.",
+            self,
+        )
+        hint.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(box, 1)
+        layout.addWidget(hint)
+
+    # -- load / apply ----------------------------------------------------------------------
+
+    def load(self, obj: RecipientPolicy) -> None:
+        self.is_default = obj.is_default
+        self.rules.load(obj.rules)
+        self.update_buttons()
+
+    def apply(self, obj: RecipientPolicy) -> RecipientPolicy:
+        return dataclasses.replace(obj, rules=self.rules.rules())
+
+    # -- buttons ---------------------------------------------------------------------------
+
+    def current_row(self) -> int | None:
+        index = self.view.currentIndex()
+        if not index.isValid() or not self.view.selectionModel().isSelected(index):
+            rows = self.view.selectionModel().selectedRows()
+            if not rows:
+                return None
+            index = rows[0]
+        return index.row()
+
+    def select_row(self, row: int) -> None:
+        index = self.rules.index(row, 0)
+        self.view.selectionModel().setCurrentIndex(
+            index,
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows,
+        )
+
+    def _locked_default_primary(self, row: int) -> bool:
+        rule = self.rules.rule(row)
+        return self.is_default and rule.primary and rule.is_smtp
+
+    def update_buttons(self, *_: object) -> None:
+        row = self.current_row()
+        has = row is not None
+        self.edit_button.setEnabled(has)
+        if row is not None and self._locked_default_primary(row):
+            self.remove_button.setEnabled(False)
+            self.remove_button.setToolTip(LOCKED_PRIMARY_REMOVE)
+        else:
+            self.remove_button.setEnabled(has)
+            self.remove_button.setToolTip("")
+        is_primary = row is not None and self.rules.rule(row).primary
+        self.primary_button.setEnabled(has and not is_primary)
+        self.primary_button.setToolTip(
+            "This address is already the primary address of its type." if is_primary else ""
+        )
+
+    def new_rule(self) -> None:
+        kind = AddressTypeDialog.choose(self)
+        if kind is None:
+            return
+        existing = self.rules.rules()
+        if kind == SMTP:
+            rule = SmtpAddressDialog.ask(self, None, existing)
+        elif kind == CUSTOM:
+            rule = CustomAddressDialog.ask(self, None, existing)
+        else:
+            return
+        if rule is not None:
+            self.select_row(self.rules.add(rule))
+
+    def edit_rule(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        rule = self.rules.rule(row)
+        existing = self.rules.rules()
+        if rule.is_smtp:
+            lock = LOCKED_PRIMARY_RESPONSIBLE if self._locked_default_primary(row) else ""
+            edited = SmtpAddressDialog.ask(self, rule, existing, lock_responsible=lock)
+        else:
+            edited = CustomAddressDialog.ask(self, rule, existing)
+        if edited is not None and edited != rule:
+            self.rules.replace(row, edited)
+
+    def remove_rule(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        rule = self.rules.rule(row)
+        if self._locked_default_primary(row):
+            messages.error(self, LOCKED_PRIMARY_REMOVE)
+            return
+        others = [r for n, r in enumerate(self.rules.rules()) if n != row]
+        if rule.primary and any(r.type.upper() == rule.type.upper() for r in others):
+            messages.error(
+                self,
+                f"{shown_address(rule)} is the primary {rule.type} address. "
+                "Set another address as primary before removing it.",
+            )
+            return
+        self.rules.remove(row)
+        self.update_buttons()
+
+    def set_primary(self) -> None:
+        row = self.current_row()
+        if row is not None:
+            self.rules.set_primary(row)
+            self.update_buttons()
+
+
+class DetailsPage(PropertyPage[RecipientPolicy]):
+    """Created and modified times, and the administrative note."""
+
+    title = "Details"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.created = QLabel(self)
+        self.modified = QLabel(self)
+        self.created.setObjectName("created")
+        self.modified.setObjectName("modified")
+        self.note = QPlainTextEdit(self)
+        self.note.setObjectName("note")
+        self.note.textChanged.connect(self._note_changed)
+        self._loaded_note = ""
+        form = QFormLayout()
+        form.addRow("Created:", self.created)
+        form.addRow("Last modified:", self.modified)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("&Administrative note:", self, buddy=self.note))
+        layout.addWidget(self.note, 1)
+
+    def _note_changed(self) -> None:
+        if self.note.toPlainText() != self._loaded_note:
+            self.changed.emit()
+
+    def load(self, obj: RecipientPolicy) -> None:
+        self.created.setText(local_time(obj.created) or "Not yet created")
+        self.modified.setText(local_time(obj.modified) or "-")
+        self._loaded_note = obj.note
+        self.note.setPlainText(obj.note)
+
+    def apply(self, obj: RecipientPolicy) -> RecipientPolicy:
+        return dataclasses.replace(obj, note=self.note.toPlainText())
+
+
+class PolicyDialog(PropertySheet[RecipientPolicy]):
+    """The property sheet of one recipient policy (or of a new one, before it exists)."""
+
+    def __init__(self, parent: QWidget | None, store: Store, policy: RecipientPolicy) -> None:
+        title = f"{policy.name} Properties" if policy.id is not None else "New Policy Properties"
+        super().__init__(parent, title, policy)
+        self.setObjectName("policyDialog")
+        self.store = store
+        self.general = GeneralPage(store, self)
+        self.addresses = EmailAddressesPage(self)
+        self.details = DetailsPage(self)
+        for page in (self.general, self.addresses, self.details):
+            self.add_page(page)
+        self.load_pages()
+        if policy.id is None:
+            self.apply_button.setEnabled(True)  # a new policy has something to save
+        self._before: RecipientPolicy = policy
+        self.resize(560, 520)
+
+    # -- committing ------------------------------------------------------------------------
+
+    def _ask_about_unticked(self) -> None:
+        """Exchange 2000's trap, caught: a new address left unticked would do nothing."""
+        for row in self.addresses.rules.new_unticked():
+            rule = self.addresses.rules.rule(row)
+            if messages.ask(self, not_selected_question(rule)):
+                self.addresses.rules.set_enabled(row, True)
+
+    def collect(self) -> RecipientPolicy:
+        self._ask_about_unticked()
+        return super().collect()
+
+    def commit(self, obj: RecipientPolicy) -> RecipientPolicy:
+        self._before = self.obj
+        if obj.id is None:
+            probe = dataclasses.replace(obj, name=obj.name.strip())
+            policies.check_rules(probe)
+            created = policies.create_policy(self.store, obj.name, obj.filter, obj.note)
+            # From here on the sheet edits the stored policy: a refusal below leaves it open
+            # on the created policy, and OK again saves only the rules.
+            self.obj = created
+            self.setWindowTitle(f"{created.name} Properties")
+            obj = dataclasses.replace(obj, id=created.id, name=created.name)
+            self._before = created
+        return policies.save_policy(self.store, obj)
+
+    def after_commit(self) -> None:
+        before, after = self._before, self.obj
+        if after.filter != before.filter and before.id is not None:
+            messages.warn(self, FILTER_CHANGED_WARNING)
+        addresses_changed = _generated(after) != _generated(before) and bool(_generated(after))
+        if not addresses_changed or not messages.ask(self, UPDATE_QUESTION):
+            return
+        try:
+            self.obj = policies.apply_policy(self.store, after.name)
+            self.result_obj = self.obj
+        except PostroomError as error:
+            messages.error(self, error)
+
+    # -- entry points ----------------------------------------------------------------------
+
+    @classmethod
+    def edit(
+        cls, parent: QWidget | None, store: Store, policy: RecipientPolicy
+    ) -> RecipientPolicy | None:
+        """Open the sheet of a stored policy; the policy as last saved, or None if unchanged."""
+        dialog = cls(parent, store, policy)
+        try:
+            dialog.exec()
+            return dialog.result_obj
+        finally:
+            dialog.deleteLater()
+
+    @classmethod
+    def create(cls, parent: QWidget | None, store: Store) -> RecipientPolicy | None:
+        """New > Recipient Policy: the sheet of a policy that does not exist until OK."""
+        return cls.edit(parent, store, RecipientPolicy(name=""))
+
+
+def _generated(policy: RecipientPolicy) -> set[tuple[str, str, bool, bool]]:
+    """What the Recipient Update Service would stamp: the enabled rules and the primaries."""
+    return {
+        (rule.type.upper(), rule.address.lower(), rule.primary, rule.responsible)
+        for rule in policy.rules
+        if rule.enabled
+    }
