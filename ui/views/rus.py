@@ -1,0 +1,158 @@
+"""Recipients > Recipient Update Services: Update Now, Rebuild, Cancel, Properties."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtGui import QAction
+
+from app.errors import PostroomError
+from ui import icons, messages
+from ui.dialogs.rus import RusPropertiesDialog
+from ui.formatting import plural
+from ui.models.table import RowTableModel
+from ui.views.base import MenuEntry, ResultView, make_action, set_enabled
+
+if TYPE_CHECKING:
+    from ui.console import Console
+    from ui.tree import Node
+
+REBUILD_WARNING = (
+    "Rebuild looks at every recipient in the organization again, which can take a long time "
+    "when there are many. Recipients keep every address they have; addresses are added only "
+    "where a policy says so. Do you want to continue?"
+)
+
+
+@dataclass(frozen=True)
+class RusRow:
+    """One Recipient Update Service as the list shows it."""
+
+    name: str
+    interval: str
+    last_run: str
+    last_run_sort: str
+    status: str
+
+
+class RusListModel(RowTableModel[RusRow]):
+    """Recipient Update Services: Name | Update Interval | Last Run | Status."""
+
+    COL_NAME, COL_INTERVAL, COL_LAST_RUN, COL_STATUS = range(4)
+    HEADERS = ("Name", "Update Interval", "Last Run", "Status")
+
+    def key(self, row: RusRow) -> Hashable:
+        return row.name
+
+    def display(self, row: RusRow, column: int) -> str:
+        return (row.name, row.interval, row.last_run, row.status)[column]
+
+    def sort_value(self, row: RusRow, column: int) -> Any:
+        if column == self.COL_LAST_RUN:
+            return row.last_run_sort
+        return super().sort_value(row, column)
+
+    def decoration(self, row: RusRow, column: int) -> Any:
+        return icons.icon("recipient-update-service")
+
+
+class RecipientUpdateServicesView(ResultView):
+    """The node listing this data directory's Recipient Update Service."""
+
+    default_column_widths = (280, 130, 140, 300)
+
+    def __init__(self, console: Console, node: Node) -> None:
+        super().__init__(console, node)
+        self.rus = console.rus
+        self.name = f"Recipient Update Service ({socket.gethostname().split('.')[0].upper()})"
+        self.list_model = RusListModel(self)
+        self.model = self.list_model
+        self.update_now = make_action(
+            self, "&Update Now", "update-now", None, "Stamp addresses on changed recipients now"
+        )
+        self.rebuild = make_action(
+            self, "&Rebuild", "rebuild", None, "Look at every recipient again"
+        )
+        self.cancel = self.rus.cancel_action
+        self.update_now.triggered.connect(self.do_update_now)
+        self.rebuild.triggered.connect(self.do_rebuild)
+        self.rus.status_changed.connect(self.refresh)
+        self.rus.status_changed.connect(self.actions_changed)
+        self.rus.run_finished.connect(lambda _record: self.refresh())
+
+    def refresh(self) -> None:
+        rus = self.rus
+        record = rus.last_run()
+        if rus.state == "running":
+            status = rus.status_text().removeprefix("Recipient Update Service: ")
+        elif rus.state == "waiting":
+            status = f"Waiting for {rus.waiting_for}"
+        elif rus.state == "stopped":
+            status = "Stopped"
+        else:
+            status = rus.describe_run(record)
+        try:
+            interval = rus.schedule.describe()
+        except PostroomError:
+            interval = ""
+        self.list_model.set_rows(
+            [
+                RusRow(
+                    self.name,
+                    interval,
+                    rus.last_run_time(record),
+                    (record.finished or record.started) if record else "",
+                    status,
+                )
+            ]
+        )
+        self.status_changed.emit()
+
+    def status_text(self) -> str:
+        return plural(self.list_model.rowCount(), "object")
+
+    def update_actions(self, rows: list[int]) -> None:
+        one = len(rows) == 1
+        busy = self.rus.is_running_update
+        running = self.rus.service.is_running
+        reason = "The Recipient Update Service is not running." if not running else ""
+        set_enabled(self.update_now, one and running, reason)
+        set_enabled(self.rebuild, one and running, reason)
+        set_enabled(self.cancel, busy, "No update is under way.")
+        set_enabled(self.std.properties, one)
+
+    def item_menu(self, rows: list[int]) -> list[MenuEntry]:
+        return [
+            self.update_now,
+            self.rebuild,
+            self.cancel,
+            None,
+            self.std.refresh,
+            None,
+            self.std.properties,
+        ]
+
+    def toolbar_actions(self) -> list[QAction]:
+        return [self.update_now, self.rebuild]
+
+    def do_update_now(self) -> None:
+        self.rus.update_now()
+
+    def do_rebuild(self) -> None:
+        if messages.ask(self.parent_widget, REBUILD_WARNING, default_yes=False):
+            self.rus.rebuild()
+
+    def properties(self, rows: list[int]) -> None:
+        if len(rows) != 1:
+            return
+        RusPropertiesDialog.edit(
+            self.parent_widget,
+            self.name,
+            self.rus.schedule,
+            self.rus.last_run(),
+            self.rus.set_schedule,
+        )
+        self.refresh()
