@@ -52,15 +52,55 @@ for dir in /usr/lib/python3 /usr/lib/python3.* /usr/local/lib/python3.* \
     "$(dirname "$(dirname "$(readlink -f "$python")")")" "$root/.venv"; do
     [ -d "$dir" ] && hide="$hide mount -t tmpfs none '$dir';"
 done
+# Run the bundle as a machine without Python would: in its own mount namespace with every
+# Python installation hidden where we may (root and util-linux's unshare), else with an empty
+# environment. A subshell, so that exec replaces it (and $! of a background call is the bundle).
+run_bundle() (
+    if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1; then
+        exec unshare --mount sh -c "$hide exec env PATH=/usr/bin:/bin $*"
+    else
+        exec env -i PATH=/usr/bin:/bin HOME="$HOME" sh -c "exec $*"
+    fi
+)
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1; then
-    answer=$(unshare --mount sh -c "$hide PATH=/usr/bin:/bin exec '$bundle/postroom' --version")
     where="with Python hidden"
 else
-    answer=$(env -i PATH=/usr/bin:/bin "$bundle/postroom" --version)
     where="in a clean environment"
 fi
+
+answer=$(run_bundle "'$bundle/postroom' --version")
 if [ "$answer" != "$expected" ]; then
     echo "build-bundle: $bundle/postroom --version said '$answer', expected '$expected'" >&2
     exit 1
 fi
 echo "build-bundle: '$bundle/postroom --version' $where: $answer"
+
+# The console starts (offscreen) on a set-up data directory and keeps running for 5 s without
+# exiting or printing a traceback; its embedded SMTP service greets on a free port.
+data=$(mktemp -d)
+trap 'rm -rf "$data"' EXIT
+port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+run_bundle "'$bundle/postroom' --data-dir '$data' smtp set listen 127.0.0.1:$port" >/dev/null
+run_bundle "QT_QPA_PLATFORM=offscreen '$bundle/postroom' --data-dir '$data'" >"$data/console.log" 2>&1 &
+console=$!
+sleep 5
+if ! kill -0 "$console" 2>/dev/null; then
+    wait "$console" || true
+    echo "build-bundle: the bundled console exited at once:" >&2
+    cat "$data/console.log" >&2
+    exit 1
+fi
+greeting=$("$python" -c "import socket; print(socket.create_connection(('127.0.0.1', $port), 5).recv(200).decode().strip())" 2>&1 || true)
+kill "$console"
+wait "$console" 2>/dev/null || true
+if grep -q Traceback "$data/console.log"; then
+    echo "build-bundle: the bundled console failed:" >&2
+    cat "$data/console.log" >&2
+    exit 1
+fi
+case "$greeting" in
+    220*) ;;
+    *) echo "build-bundle: the bundled console's SMTP service did not greet: $greeting" >&2
+       exit 1 ;;
+esac
+echo "build-bundle: the bundled console started offscreen $where; SMTP said: $greeting"
