@@ -54,14 +54,15 @@ for dir in /usr/lib/python3 /usr/lib/python3.* /usr/local/lib/python3.* \
 done
 # Run the bundle as a machine without Python would: in its own mount namespace with every
 # Python installation hidden where we may (root and util-linux's unshare), else with an empty
-# environment. A subshell, so that exec replaces it (and $! of a background call is the bundle).
-run_bundle() (
+# environment. It ends in exec: call it in a subshell, $(...) or ( ), or in the background,
+# where $! is then the bundle itself.
+run_bundle() {
     if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1; then
         exec unshare --mount sh -c "$hide exec env PATH=/usr/bin:/bin $*"
     else
         exec env -i PATH=/usr/bin:/bin HOME="$HOME" sh -c "exec $*"
     fi
-)
+}
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1; then
     where="with Python hidden"
 else
@@ -80,7 +81,7 @@ echo "build-bundle: '$bundle/postroom --version' $where: $answer"
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
 port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-run_bundle "'$bundle/postroom' --data-dir '$data' smtp set listen 127.0.0.1:$port" >/dev/null
+(run_bundle "'$bundle/postroom' --data-dir '$data' smtp set listen 127.0.0.1:$port") >/dev/null
 run_bundle "QT_QPA_PLATFORM=offscreen '$bundle/postroom' --data-dir '$data'" >"$data/console.log" 2>&1 &
 console=$!
 sleep 5
