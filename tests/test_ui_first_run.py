@@ -106,6 +106,18 @@ def test_bad_domain_is_refused_and_nothing_is_created(
     assert policies.list_policies(new_store) == []
 
 
+def test_long_refusal_is_shown_whole(qtbot: QtBot, dialog: FirstRunDialog) -> None:
+    """A pasted overlong label wraps inside the dialog, which grows instead of cutting it off."""
+    dialog.domain_edit.setText("a" * 70 + ".example")
+    assert "at most 63" in dialog.feedback_text
+    assert ("a" * 70) in dialog.feedback_text
+    qtbot.wait(10)
+    feedback = dialog.feedback.geometry()
+    assert feedback.right() < dialog.width()
+    assert feedback.bottom() < dialog.buttons.geometry().top()
+    assert dialog.feedback.heightForWidth(feedback.width()) <= feedback.height()
+
+
 def test_empty_name_is_refused_and_nothing_is_created(
     qtbot: QtBot, dialog: FirstRunDialog, new_store: Store
 ) -> None:
@@ -187,21 +199,28 @@ def test_screenshot(qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     store = Store.open(tmp_path / "home/.local/share/postroom")
     shown = FirstRunDialog(store)
     qtbot.addWidget(shown)
+    target = Path(SCREENSHOT_DIR) if SCREENSHOT_DIR else tmp_path
+    target.mkdir(parents=True, exist_ok=True)
     try:
         shown.name_edit.setText("Contoso Ltd")
         shown.show()
         qtbot.waitExposed(shown)
-        qtbot.wait(100)  # let the window system paint it once
-        screen = shown.screen()
-        picture = screen.grabWindow(shown.winId()) if screen is not None else shown.grab()
-        if picture.isNull() or picture.toImage().allGray():  # offscreen: nothing on a screen
-            picture = shown.grab()
-        assert picture.width() >= shown.minimumWidth()
-        target = Path(SCREENSHOT_DIR) if SCREENSHOT_DIR else tmp_path
-        target.mkdir(parents=True, exist_ok=True)
-        assert picture.save(str(target / "first_run.png"))
+        save_screenshot(qtbot, shown, target / "first_run.png")
+        shown.domain_edit.setText("mail..contoso.com")  # what a refusal looks like
+        save_screenshot(qtbot, shown, target / "first_run_refused.png")
     finally:
         store.close()
+
+
+def save_screenshot(qtbot: QtBot, window: FirstRunDialog, path: Path) -> None:
+    """Save what the window system shows of the window (offscreen: what the widget paints)."""
+    qtbot.wait(100)  # let the window system paint it
+    screen = window.screen()
+    picture = screen.grabWindow(window.winId()) if screen is not None else window.grab()
+    if picture.isNull() or picture.toImage().allGray():  # offscreen: nothing on a screen
+        picture = window.grab()
+    assert picture.width() >= window.minimumWidth()
+    assert picture.save(str(path))
 
 
 # --- choosing a data directory (the launcher's "Open Another Data Directory…") ----------------

@@ -70,7 +70,8 @@ class FirstRunDialog(QDialog):
         self.feedback = QLabel()
         self.feedback.setWordWrap(True)
         self.feedback.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.feedback.setMinimumHeight(2 * self.feedback.fontMetrics().lineSpacing())
+        # Room for the longest refusal (three lines), so the dialog never jumps or cuts it off.
+        self.feedback.setMinimumHeight(3 * self.feedback.fontMetrics().lineSpacing())
         self.feedback.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         location = QLabel(_short_path(store.paths.root))
         location.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -98,6 +99,8 @@ class FirstRunDialog(QDialog):
         layout.addStretch(1)
         layout.addWidget(self.buttons)
         self.setMinimumWidth(480)
+        # The size hint is worked out for a narrower width, where the wrapped text is taller.
+        self.resize(480, self.layout().heightForWidth(480))
 
         self.name_edit.textChanged.connect(self._validate)
         self.domain_edit.textChanged.connect(self._validate)
@@ -132,13 +135,17 @@ class FirstRunDialog(QDialog):
     def _show_problem(self, text: str) -> None:
         self.feedback.setStyleSheet("color: #b00020;")
         self.feedback.setTextFormat(Qt.TextFormat.PlainText)  # it quotes what was typed
-        self.feedback.setText(text)
+        self.feedback.setText(_breakable(text))
         self.ok_button.setEnabled(False)
+        self.layout().activate()
+        needed = self.layout().heightForWidth(self.width())
+        if needed > self.height():  # a refusal longer than the room kept for it
+            self.resize(self.width(), needed)
 
     @property
     def feedback_text(self) -> str:
         """What the line under the domain says (for tests and screen readers)."""
-        return self.feedback.text()
+        return self.feedback.text().replace(ZERO_WIDTH_SPACE, "")
 
     def accept(self) -> None:
         try:
@@ -159,6 +166,19 @@ class FirstRunDialog(QDialog):
         dialog = cls(store, parent)
         dialog.exec()
         return dialog.organization
+
+
+ZERO_WIDTH_SPACE = "\u200b"
+
+
+def _breakable(text: str, every: int = 24) -> str:
+    """The text with line-break chances inside very long words (a pasted domain, say)."""
+    words = []
+    for word in text.split(" "):
+        if len(word) > every:
+            word = ZERO_WIDTH_SPACE.join(word[i : i + every] for i in range(0, len(word), every))
+        words.append(word)
+    return " ".join(words)
 
 
 def _short_path(path: Path) -> str:
