@@ -28,6 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="data directory (default: $POSTROOM_DATA_DIR or the platform's user data folder)",
     )
+    parser.add_argument(
+        "--choose-data-dir",
+        action="store_true",
+        help="open the console after choosing its data directory in a folder dialog",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -62,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     context = Context(args.data_dir)
     try:
         if args.command is None:
-            return _open_console(context)
+            return _open_console(context, choose_data_dir=args.choose_data_dir)
         status: int = args.func(args, context)
         return status
     except PostroomError as error:
@@ -73,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         context.close()
 
 
-def _open_console(context: Context) -> int:
+def _open_console(context: Context, *, choose_data_dir: bool = False) -> int:
     try:
         console = importlib.import_module("ui.app")
     except ModuleNotFoundError as error:
@@ -83,7 +88,7 @@ def _open_console(context: Context) -> int:
                 "Run the README's console command to install it."
             )
         raise
-    status: int = console.run(context.data_dir)
+    status: int = console.run(context.data_dir, choose_data_dir=choose_data_dir)
     return status
 
 
