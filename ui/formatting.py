@@ -17,6 +17,11 @@ def local_time(stamp: str) -> str:
         return stamp
 
 
+def local_timestamp(seconds: float) -> str:
+    """A Unix time in local time, to the second."""
+    return datetime.fromtimestamp(seconds).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     """``1 policy``, ``3 policies``."""
     word = singular if count == 1 else (plural_form or singular + "s")

@@ -8,6 +8,7 @@ SMTP go through the task runner.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import logging
 from typing import Any
@@ -276,7 +277,10 @@ class SmtpBridge(QObject):
     def sessions(self) -> list[Any]:
         """The clients connected now (a snapshot the service takes under a short lock)."""
         service = self.service
-        return list(service.sessions()) if service is not None and self.is_running else []
+        if service is None or not self.is_running:
+            return []
+        # Copies: the service updates its objects in place as the sessions go on.
+        return [copy.copy(connection) for connection in service.sessions()]
 
     def listen_text(self) -> str:
         if self.addresses:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QTimer
 
 from ui import icons
-from ui.formatting import local_time, plural
+from ui.formatting import local_timestamp, plural
 from ui.models.table import RowTableModel
 from ui.views.base import MenuEntry, ResultView
 
@@ -31,12 +31,11 @@ class SessionListModel(RowTableModel["Connection"]):
 
     def display(self, row: Connection, column: int) -> str:
         if column == self.COL_FROM:
-            helo = f" ({row.helo})" if row.helo else ""
-            return f"{row.client}{helo}"
+            return row.client
         if column == self.COL_USER:
             return row.user or "Anonymous"
         if column == self.COL_SINCE:
-            return local_time(row.started)
+            return local_timestamp(row.started)
         if column == self.COL_MESSAGES:
             return f"{row.messages:,}"
         return "TLS" if row.tls else "None"
