@@ -20,7 +20,6 @@ A cancel takes effect between batches.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import socket
@@ -35,7 +34,7 @@ from functools import lru_cache
 from app import addressing
 from app.addressing import AddressTemplate, NameValues
 from app.errors import PostroomError
-from app.filters import LdapFilter, attribute_names
+from app.filters import And, LdapFilter, Not, Or, Presence, attribute_names
 from app.model import SMTP, ProxyAddress, Recipient, RecipientPolicy
 from app.policies import compiled_filter, now
 from app.store import Store
@@ -89,31 +88,77 @@ def describe_owner(owner: str) -> str:
 class PolicySet:
     """The policies in priority order with their filters compiled, for finding effective ones."""
 
+    CACHE_LIMIT = 50_000
+
     def __init__(self, policies: Sequence[RecipientPolicy]) -> None:
         self.policies = tuple(policies)
         self._filters: list[tuple[RecipientPolicy, LdapFilter]] = []
-        needed: set[str] = set()
+        presence: set[str] = set()
+        valued: set[str] = set()
         for policy in self.policies:
             compiled = compiled_filter(policy.filter)
             if compiled is not None:
                 self._filters.append((policy, compiled))
-                needed.update(name.lower() for name in attribute_names(compiled))
-        self._needed = frozenset(needed)
+                _collect_names(compiled, presence, valued)
+        self._valued = frozenset(valued)
+        self._presence_only = frozenset(presence - valued)
+        self._cache: dict[tuple[tuple[str, object], ...], RecipientPolicy | None] = {}
+        self._rules: dict[int | None, tuple[ActiveRule, ...]] = {}
 
     def effective(self, recipient: Recipient) -> RecipientPolicy | None:
         """The single highest-priority policy whose filter matches (as ``effective_policy``).
 
-        Filters only look at the attributes they name, so only those are handed to them.
+        Filters only look at the attributes they name, and an attribute only tested for
+        presence (``mailNickname=*``) only for being non-empty; recipients that look the same
+        in those respects have the same effective policy, which is remembered.
         """
-        attributes = recipient.ldap_attributes()
-        view = {k: v for k, v in attributes.items() if k.lower() in self._needed}
+        view: dict[str, str | list[str]] = {}
+        for name, value in recipient.ldap_attributes().items():
+            lower = name.lower()
+            if lower in self._valued:
+                view[lower] = value
+            elif lower in self._presence_only and _present(value):
+                view[lower] = "*"
+        key = tuple(sorted((k, v if isinstance(v, str) else tuple(v)) for k, v in view.items()))
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        found = None
         for policy, compiled in self._filters:
             if compiled.matches(view):
-                return policy
-        return None
+                found = policy
+                break
+        if len(self._cache) >= self.CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = found
+        return found
 
-    def by_id(self, policy_id: int | None) -> RecipientPolicy | None:
-        return next((p for p in self.policies if p.id == policy_id), None)
+    def rules(self, policy: RecipientPolicy) -> tuple[ActiveRule, ...]:
+        """The policy's ``active_rules``, parsed once per batch."""
+        found = self._rules.get(policy.id)
+        if found is None:
+            found = self._rules[policy.id] = active_rules(policy)
+        return found
+
+
+def _collect_names(f: LdapFilter, presence: set[str], valued: set[str]) -> None:
+    """Sort the attribute names a filter tests into presence tests and value comparisons."""
+    if isinstance(f, And | Or):
+        for child in f.filters:
+            _collect_names(child, presence, valued)
+    elif isinstance(f, Not):
+        _collect_names(f.filter, presence, valued)
+    elif isinstance(f, Presence):
+        presence.add(f.attribute.lower())
+    else:
+        valued.update(attribute_names(f))
+
+
+def _present(value: str | list[str]) -> bool:
+    if isinstance(value, str):
+        return bool(value)
+    return any(isinstance(item, str) and item for item in value)
 
 
 @lru_cache(maxsize=1024)
@@ -182,28 +227,33 @@ def judge(recipient: Recipient, policy: RecipientPolicy | None) -> Judgement:
 class TakenAddresses:
     """Which proxy addresses are in use and by whom, for resolving collisions.
 
-    Big runs preload every address (``owners``); small runs ask the database. Either way an
-    address that seems to belong to someone else is confirmed in the database, and additions by
-    other programs are picked up per batch from their change numbers (every address edit takes
-    one), so the database's uniqueness constraint is never what catches a collision.
+    Big runs preload every address (``owners``); small runs ask the database. Additions by
+    other programs during a run are picked up per batch from their change numbers (every address
+    edit takes one), so the database's uniqueness constraint is never what catches a collision.
+    An address that seems to belong to a recipient changed during the run is confirmed in the
+    database (it may have given it up); one freed by a recipient deleted during the run still
+    counts as taken until the next run, which at worst gives a suffix where none was needed.
     """
 
     def __init__(self, owners: dict[str, int] | None, seen_usn: int) -> None:
         self._owners = owners
         self._pending: dict[str, int] = {}
         self._seen_usn = seen_usn
+        self._changed: set[int] = set()
 
     def refresh(self, conn: sqlite3.Connection) -> None:
         """Take in what other programs changed; call at the start of each batch transaction."""
         if self._owners is not None:
             changed = rows.changed_ids(conn, self._seen_usn)
             if changed:
+                self._changed.update(changed)
                 self._owners.update(rows.address_owners(conn, changed))
         self._seen_usn = current_usn(conn)
 
     def reload(self, conn: sqlite3.Connection) -> None:
         """Forget what is known and read every address again."""
         self._pending.clear()
+        self._changed.clear()
         if self._owners is not None:
             self._owners = rows.address_owners(conn)
         self._seen_usn = current_usn(conn)
@@ -218,6 +268,8 @@ class TakenAddresses:
             owner = self._owners.get(key)
             if owner is None or owner == by:
                 return False
+            if owner not in self._changed:
+                return True
         owner = rows.address_owner_id(conn, type_, address)
         if self._owners is not None:
             if owner is None:
@@ -239,9 +291,27 @@ class TakenAddresses:
         self._pending.clear()
 
 
+@dataclass(frozen=True)
+class ActiveRule:
+    """An enabled SMTP rule of a policy with its template parsed, as stamping uses it."""
+
+    text: str
+    template: AddressTemplate
+    primary: bool
+
+
+def active_rules(policy: RecipientPolicy) -> tuple[ActiveRule, ...]:
+    """The rules that generate addresses: enabled SMTP ones (other types are kept as text)."""
+    return tuple(
+        ActiveRule(rule.address, _template(rule.address), rule.primary)
+        for rule in policy.rules
+        if rule.enabled and rule.is_smtp
+    )
+
+
 @dataclass
-class _Stamp:
-    """The writes that stamp one recipient."""
+class Stamp:
+    """The writes that stamp one recipient, and where each of its stamped addresses came from."""
 
     demote: list[tuple[int, str]]
     promote: list[tuple[int, str, str]]
@@ -258,11 +328,16 @@ def stamp_addresses(
     conn: sqlite3.Connection,
     recipient: Recipient,
     policy: RecipientPolicy,
+    rules: Sequence[ActiveRule],
     taken: TakenAddresses,
     run_id: int,
     old_provenance: Sequence[Provenance] = (),
-) -> _Stamp:
-    """Work out a recipient's new addresses under ``policy``; raises AddressError if it cannot."""
+) -> Stamp:
+    """Work out a recipient's new addresses under ``policy``; raises AddressError if it cannot.
+
+    ``rules`` are ``active_rules(policy)``. Every generated address is added unless the recipient
+    has it already; the primary rule's address becomes the primary SMTP address.
+    """
     rid = int(recipient.id or 0)
     present: dict[str, ProxyAddress] = {
         address_key(a.type, a.address): a for a in recipient.addresses
@@ -270,53 +345,59 @@ def stamp_addresses(
     values = name_values(recipient)
     local_parts: dict[str, str] = {}
     made: dict[str, Provenance] = {}
-    new: dict[str, ProxyAddress] = {}
-    primary_keys: dict[str, str] = {}
-    for rule in policy.rules:
-        if not (rule.enabled and rule.is_smtp):
-            continue  # unticked rules make nothing; other types are kept as text only
-        template = _template(rule.address)
+    new: dict[str, str] = {}
+    primary_key: str | None = None
+
+    def taken_by_other(address: str) -> bool:
+        return taken.is_taken(conn, SMTP, address, rid)
+
+    for rule in rules:
+        template = rule.template
         local = local_parts.get(template.local_template)
         if local is None:
             local = addressing.generate_local_part(template, values)
             local_parts[template.local_template] = local
         plain = f"{local}@{template.domain}"
-        address, suffix = addressing.first_free(plain, lambda a: taken.is_taken(conn, SMTP, a, rid))
-        key = address_key(SMTP, address)
-        existing = present.get(key) or new.get(key)
-        if existing is None:
-            new[key] = ProxyAddress(SMTP, address)
-        else:
+        address, suffix = addressing.first_free(plain, taken_by_other)
+        key = "SMTP:" + address.lower()
+        existing = present.get(key)
+        if existing is not None:
             address = existing.address  # keep the spelling it has
-        made.setdefault(
-            key,
-            Provenance(
-                SMTP, address, policy.name, rule.address, suffix, run_id, plain if suffix else ""
-            ),
-        )
-        if rule.primary:
-            primary_keys[SMTP] = key
-
-    stamp = _Stamp([], [], [], [], list(new))
-    for type_, key in primary_keys.items():
-        current = next(
-            (k for k, a in present.items() if a.primary and a.type.upper() == type_), None
-        )
-        if current == key:
-            continue
-        if current is not None:
-            stamp.demote.append((rid, present[current].type))
-        if key in present:
-            stamp.promote.append((rid, present[key].type, present[key].address))
+        elif key in new:
+            address = new[key]
         else:
-            new[key] = dataclasses.replace(new[key], primary=True)
-    stamp.insert = [(rid, a.type, a.address, a.primary) for a in new.values()]
-    kept = [
-        p
-        for p in old_provenance
-        if address_key(p.type, p.address) in present and address_key(p.type, p.address) not in made
-    ]
-    stamp.provenance = kept + list(made.values())
+            new[key] = address
+        if key not in made:
+            made[key] = Provenance(
+                SMTP, address, policy.name, rule.text, suffix, run_id, plain if suffix else ""
+            )
+        if rule.primary:
+            primary_key = key
+
+    stamp = Stamp([], [], [], [], list(new))
+    new_primary = None
+    if primary_key is not None:
+        current = next(
+            (k for k, a in present.items() if a.primary and a.type.upper() == SMTP), None
+        )
+        if current != primary_key:
+            if current is not None:
+                stamp.demote.append((rid, present[current].type))
+            if primary_key in present:
+                proxy = present[primary_key]
+                stamp.promote.append((rid, proxy.type, proxy.address))
+            else:
+                new_primary = primary_key
+    stamp.insert = [(rid, SMTP, address, key == new_primary) for key, address in new.items()]
+    if old_provenance:
+        kept = [
+            p
+            for p in old_provenance
+            if (k := address_key(p.type, p.address)) in present and k not in made
+        ]
+        stamp.provenance = kept + list(made.values())
+    else:
+        stamp.provenance = list(made.values())
     return stamp
 
 
@@ -421,6 +502,7 @@ def _begin(
 
 def _snapshot(conn: sqlite3.Connection, kind: RunKind, owner: str) -> _Snapshot:
     started = now()
+    rows.tune_for_bulk(conn)
     run_id = rows.insert_run(conn, kind, owner, started)
     start_usn = current_usn(conn)
     hwm = rows.high_water_mark(conn)
@@ -494,43 +576,51 @@ def _batch(
             taken.refresh(conn)
             stamp_usn = current_usn(conn)
             recipients = rows.load_for_stamping(conn, ids)
-            stamped_before = [r.id for r in recipients if r.stamped_usn is not None and r.id]
-            old = rows.load_provenance(conn, stamped_before) if stamped_before else {}
-            demote: list[tuple[int, str]] = []
-            promote: list[tuple[int, str, str]] = []
-            insert: list[tuple[int, str, str, bool]] = []
-            stamped_ids: list[int] = []
-            stamp_rows: list[tuple[int, int, str, str, str]] = []
-            other_rows: list[tuple[int, int, DecisionKind, str, str]] = []
+            verdicts: list[tuple[Recipient, Judgement]] = []
             for recipient in recipients:
-                rid = int(recipient.id or 0)
                 policy = policies.effective(recipient)
                 if (
                     kind == "update"
                     and recipient.usn <= snapshot.hwm
                     and not (policy is not None and applied_since_stamp(policy, recipient))
                 ):
-                    continue  # in the candidate list only in case it was an applied policy's
-                batch.examined += 1
-                verdict = judge(recipient, policy)
-                name = verdict.policy.name if verdict.policy else ""
+                    continue  # a candidate only in case it was an applied policy's object
+                verdicts.append((recipient, judge(recipient, policy)))
+            batch.examined = len(verdicts)
+            restamped = [
+                int(r.id or 0)
+                for r, v in verdicts
+                if v.decision == "stamped" and r.stamped_usn is not None
+            ]
+            old = rows.load_provenance(conn, restamped) if restamped else {}
+            demote: list[tuple[int, str]] = []
+            promote: list[tuple[int, str, str]] = []
+            insert: list[tuple[int, str, str, bool]] = []
+            stamped_ids: list[int] = []
+            stamp_rows: list[tuple[int, int, str, str, str]] = []
+            other_rows: list[tuple[int, int, DecisionKind, str, str]] = []
+            run_id = snapshot.run_id
+            for recipient, verdict in verdicts:
+                rid = int(recipient.id or 0)
+                policy = verdict.policy
+                name = policy.name if policy else ""
                 if verdict.decision != "stamped" or policy is None:
-                    other_rows.append(
-                        (rid, snapshot.run_id, verdict.decision, name, verdict.reason)
-                    )
+                    other_rows.append((rid, run_id, verdict.decision, name, verdict.reason))
                     continue
+                previous = old.get(rid)
                 try:
                     stamp = stamp_addresses(
                         conn,
                         recipient,
                         policy,
+                        policies.rules(policy),
                         taken,
-                        snapshot.run_id,
-                        rows.parse_provenance(old.get(rid, "[]")),
+                        run_id,
+                        rows.parse_provenance(previous) if previous else (),
                     )
                 except PostroomError as error:
                     batch.errors += 1
-                    other_rows.append((rid, snapshot.run_id, "error", name, str(error)))
+                    other_rows.append((rid, run_id, "error", name, str(error)))
                     continue
                 for key in stamp.new_keys:
                     taken.assign(key, rid)
@@ -538,11 +628,13 @@ def _batch(
                 promote += stamp.promote
                 insert += stamp.insert
                 stamped_ids.append(rid)
+                reason = verdict.reason
                 if stamp.changed:
                     batch.changed += 1
-                reason = verdict.reason + ("" if stamp.changed else "; its addresses were current")
+                else:
+                    reason += "; its addresses were already current"
                 stamp_rows.append(
-                    (rid, snapshot.run_id, name, reason, rows.provenance_json(stamp.provenance))
+                    (rid, run_id, name, reason, rows.provenance_json(stamp.provenance))
                 )
             rows.write_stamps(conn, demote, promote, insert, stamped_ids, stamp_usn)
             rows.record_stamps(conn, stamp_rows)

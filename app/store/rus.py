@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from app.model import ProxyAddress, Recipient
 
@@ -36,9 +36,11 @@ class RunRecord:
     message: str
 
 
-@dataclass(frozen=True)
-class Provenance:
-    """Which policy and rule made a stamped address, in which run, with which collision suffix."""
+class Provenance(NamedTuple):
+    """Which policy and rule made a stamped address, in which run, with which collision suffix.
+
+    A named tuple: a Rebuild makes hundreds of thousands, and JSON stores each as a list.
+    """
 
     type: str
     address: str
@@ -48,31 +50,6 @@ class Provenance:
     run_id: int
     plain: str = ""
     """With a suffix: the address the rule generated before it, which someone else had."""
-
-    def as_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "type": self.type,
-            "address": self.address,
-            "policy": self.policy,
-            "rule": self.rule,
-            "suffix": self.suffix,
-            "run": self.run_id,
-        }
-        if self.plain:
-            data["plain"] = self.plain
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Provenance:
-        return cls(
-            str(data["type"]),
-            str(data["address"]),
-            str(data["policy"]),
-            str(data["rule"]),
-            int(data["suffix"]),
-            int(data["run"]),
-            str(data.get("plain", "")),
-        )
 
 
 @dataclass(frozen=True)
@@ -88,11 +65,12 @@ class DecisionRecord:
 
 
 def provenance_json(entries: Iterable[Provenance]) -> str:
-    return json.dumps([entry.as_json() for entry in entries], separators=(",", ":"))
+    """The entries as stored: a JSON list of [type, address, policy, rule, suffix, run, plain]."""
+    return json.dumps(list(entries), ensure_ascii=False, separators=(",", ":"))
 
 
 def parse_provenance(text: str) -> tuple[Provenance, ...]:
-    return tuple(Provenance.from_json(item) for item in json.loads(text))
+    return tuple(Provenance(*item) for item in json.loads(text))
 
 
 # -- the lease: one run at a time per data directory, across processes ---------------------------
@@ -129,6 +107,11 @@ def lease_holder(conn: sqlite3.Connection, now: float) -> str | None:
         "SELECT owner FROM leases WHERE name = ? AND expires >= ?", (LEASE_NAME, now)
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+def tune_for_bulk(conn: sqlite3.Connection) -> None:
+    """A bigger page cache for this connection: a Rebuild touches every index page many times."""
+    conn.execute("PRAGMA cache_size = -65536")  # KiB
 
 
 # -- high-water mark and the work to do ------------------------------------------------------
