@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QFrame,
     QHeaderView,
     QLabel,
     QMainWindow,
@@ -162,6 +163,9 @@ class MainWindow(QMainWindow):
         self.tree.setUniformRowHeights(True)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        # Deep nodes scroll sideways rather than lose the end of their names.
+        self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.header().setStretchLastSection(False)
         self.result = ResultPane(self)
         self.result_list = self.result.list
         self.result_list.setModel(self.proxy)
@@ -170,7 +174,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.tree)
         self.splitter.addWidget(self.result)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([260, 740])
+        self.splitter.setSizes([320, 680])
         self.setCentralWidget(self.splitter)
 
     def _make_menus(self) -> None:
@@ -226,6 +230,9 @@ class MainWindow(QMainWindow):
         self.rus_cancel.setDefaultAction(self.console.rus.cancel_action)
         self.rus_cancel.setAutoRaise(True)
         self.rus_cancel.hide()
+        for label in (self.rus_status, self.smtp_status):
+            label.setFrameStyle(QFrame.Shape.StyledPanel | QFrame.Shadow.Sunken)
+            label.setMargin(2)
         bar.addWidget(self.status_message, 1)
         bar.addPermanentWidget(self.rus_status)
         bar.addPermanentWidget(self.rus_progress)

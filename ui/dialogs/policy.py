@@ -100,14 +100,41 @@ class GeneralPage(PropertyPage[RecipientPolicy]):
         self.filter_note.setWordWrap(True)
         filter_layout.addWidget(self.filter_note, 1, 0)
 
+        self.priority = QLabel(self)
+        self.priority.setObjectName("priority")
+        self.state = QLabel(self)
+        self.state.setObjectName("state")
+        self.state.setWordWrap(True)
+        facts = QFormLayout()
+        facts.addRow("Priority:", self.priority)
+        facts.addRow("State:", self.state)
+
         layout = QVBoxLayout(self)
         layout.addLayout(title_row)
         layout.addWidget(filter_box)
+        layout.addLayout(facts)
         layout.addStretch(1)
 
     def load(self, obj: RecipientPolicy) -> None:
         self.name.setText(obj.name)
         self.filter.setPlainText(obj.filter)
+        if obj.id is None:
+            self.priority.setText("Lowest of the custom policies, once created")
+        else:
+            self.priority.setText(
+                "Lowest (applies when no other policy does)"
+                if obj.is_default
+                else f"{obj.priority} (1 is the highest)"
+            )
+        if obj.apply_pending:
+            self.state.setText(
+                "Applied: the Recipient Update Service gives its recipients its addresses at "
+                "its next run."
+            )
+        elif obj.id is None:
+            self.state.setText("New")
+        else:
+            self.state.setText("Up to date")
         locked = obj.is_default
         self.name.setReadOnly(locked)
         self.name.setToolTip(LOCKED_NAME if locked else "")
@@ -353,7 +380,7 @@ class PolicyDialog(PropertySheet[RecipientPolicy]):
         if policy.id is None:
             self.apply_button.setEnabled(True)  # a new policy has something to save
         self._before: RecipientPolicy = policy
-        self.resize(560, 520)
+        self.resize(560, 480)
 
     # -- committing ------------------------------------------------------------------------
 

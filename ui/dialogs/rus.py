@@ -110,11 +110,20 @@ class ScheduleDialog(QDialog):
         self.grid.setModel(self.model)
         self.grid.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.grid.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.grid.horizontalHeader().setDefaultSectionSize(22)
-        self.grid.verticalHeader().setDefaultSectionSize(22)
-        self.grid.horizontalHeader().setMinimumSectionSize(18)
-        self.grid.setMinimumSize(22 * 24 + 110, 22 * 7 + 34)
+        cell = 24
+        horizontal, vertical = self.grid.horizontalHeader(), self.grid.verticalHeader()
+        horizontal.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        horizontal.setMinimumSectionSize(cell)
+        horizontal.setDefaultSectionSize(cell)
+        vertical.setDefaultSectionSize(cell)
+        self.grid.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.grid.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        frame = 2 * self.grid.frameWidth()
+        self.grid.setFixedSize(
+            vertical.sizeHint().width() + 24 * cell + frame,
+            horizontal.sizeHint().height() + 7 * cell + frame,
+        )
         self.grid.doubleClicked.connect(self._toggle)
         self.run_button = QPushButton("&Run", self)
         self.run_button.setObjectName("run")
@@ -198,7 +207,7 @@ class RusGeneralPage(PropertyPage[Schedule]):
         interval_row.addWidget(self.customize)
         form = QFormLayout(self)
         form.addRow("Name:", self.name)
-        form.addRow("&Update interval:", interval_row)
+        form.addRow(QLabel("&Update interval:", self, buddy=self.interval), interval_row)
         form.addRow("", self.week_text)
 
     def _interval_changed(self, *_: object) -> None:

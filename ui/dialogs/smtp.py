@@ -88,8 +88,9 @@ class SmtpGeneralPage(_SettingsPage):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.autostart)
-        layout.addStretch(1)
+        layout.addSpacing(8)
         layout.addWidget(note)
+        layout.addStretch(1)
 
     def load(self, obj: Settings) -> None:
         self.listen.setText(", ".join(obj.listen))
@@ -137,8 +138,13 @@ class SmtpAccessPage(_SettingsPage):
         browse_cert.clicked.connect(lambda: self._browse(self.tls_cert, "Certificate"))
         browse_key.clicked.connect(lambda: self._browse(self.tls_key, "Private key"))
         tls_form = QFormLayout(tls_box)
-        tls_form.addRow("&Certificate (PEM):", _row(self.tls_cert, browse_cert))
-        tls_form.addRow("Private &key (PEM):", _row(self.tls_key, browse_key))
+        tls_form.addRow(
+            QLabel("&Certificate (PEM):", self, buddy=self.tls_cert),
+            _row(self.tls_cert, browse_cert),
+        )
+        tls_form.addRow(
+            QLabel("Private &key (PEM):", self, buddy=self.tls_key), _row(self.tls_key, browse_key)
+        )
 
         relay_box = QGroupBox("Relay restrictions", self)
         self.relay_ips = QLineEdit(self)
@@ -257,9 +263,21 @@ class SmtpDeliveryPage(_SettingsPage):
         self.public_name = QLineEdit(self)
         self.public_name.setObjectName("publicName")
         self._watch(self.smart_host, self.public_name)
-        form = QFormLayout(self)
+        form = QFormLayout()
         form.addRow("&Smart host:", self.smart_host)
         form.addRow("&Public host name (MX target):", self.public_name)
+        note = QLabel(
+            "Mail for contacts and mail relayed for authenticated clients waits in the queue "
+            "until outbound delivery is built; the smart host and public name are kept for it "
+            "and for the DNS checks.",
+            self,
+        )
+        note.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addSpacing(8)
+        layout.addWidget(note)
+        layout.addStretch(1)
 
     def load(self, obj: Settings) -> None:
         self.smart_host.setText(obj.smart_host)
@@ -294,7 +312,7 @@ class SmtpServerDialog(PropertySheet[Settings]):
         for page in (self.general, self.access, self.messages_page, self.delivery):
             self.add_page(page)
         self.load_pages()
-        self.resize(560, 480)
+        self.resize(600, 440)
 
     def commit(self, obj: Settings) -> Settings:
         old = self.obj.as_dict()

@@ -62,7 +62,7 @@ class RusListModel(RowTableModel[RusRow]):
 class RecipientUpdateServicesView(ResultView):
     """The node listing this data directory's Recipient Update Service."""
 
-    default_column_widths = (280, 130, 140, 300)
+    default_column_widths = (250, 120, 130)
 
     def __init__(self, console: Console, node: Node) -> None:
         super().__init__(console, node)
