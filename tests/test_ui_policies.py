@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app import policies, recipients
+from app.filters import FilterError, parse_filter
 from app.model import DEFAULT_POLICY_NAME
 from app.store import Store
 from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
@@ -490,3 +491,68 @@ def test_apply_this_policy_now_asks_then_marks_it(
     click_menu_item(qtbot, menu, "Apply this policy now...")
     assert "'Sales'" in prompts.questions[-1]
     assert policies.get_policy(store, "Sales").apply_pending
+
+
+def test_a_malformed_filter_is_refused_where_it_breaks_and_kept_as_typed(
+    qtbot: QtBot, window: MainWindow, store: Store, dialogs: DialogDriver, prompts: Prompts
+) -> None:
+    policies.create_policy(store, "Sales", "(department=Sales)")
+    policies_view(window)
+
+    def build(finder: FindRecipientsDialog) -> None:
+        finder.raw.setPlainText("(&(department=Sales)(title=Boss")
+        assert "cannot be read" in finder.conditions_note.text()
+        assert not finder.add_button.isEnabled()
+        finder.find_button.click()
+        assert finder.matches.rowCount() == 0
+        finder.accept()
+        assert finder.isVisible(), "the dialog stays open"
+        assert finder.raw.toPlainText() == "(&(department=Sales)(title=Boss"
+        finder.reject()
+
+    def edit(sheet: PolicyDialog) -> None:
+        dialogs.expect(FindRecipientsDialog, build)
+        sheet.general.modify.click()
+        assert sheet.general.filter.toPlainText() == "(department=Sales)"
+        assert not sheet.apply_button.isEnabled()
+        sheet.reject()
+
+    dialogs.expect(PolicyDialog, edit)
+    double_click_row(qtbot, window, "Sales")
+    assert len(prompts.errors) == 2  # Find Now, then OK
+    assert all(error == prompts.errors[0] for error in prompts.errors)
+    try:
+        parse_filter("(&(department=Sales)(title=Boss")
+    except FilterError as error:  # the engine's message, which says where it breaks
+        assert prompts.errors[0] == str(error)
+    assert policies.get_policy(store, "Sales").filter == "(department=Sales)"
+
+
+def test_changing_a_filter_warns_that_recipients_are_not_re_evaluated(
+    qtbot: QtBot, window: MainWindow, store: Store, dialogs: DialogDriver, prompts: Prompts
+) -> None:
+    policies.create_policy(store, "Sales", "(department=Sales)")
+    policies_view(window)
+
+    def build(finder: FindRecipientsDialog) -> None:
+        assert finder.conditions.rowCount() == 1
+        finder.condition_view.setCurrentIndex(finder.conditions.index(0, 0))
+        finder.remove_button.click()
+        finder.field.setCurrentIndex(finder.field.findData("company"))
+        finder.condition.setCurrentText("Starts with")
+        type_text(qtbot, finder.value, "Contoso")
+        finder.add_button.click()
+        finder.accept()
+
+    def edit(sheet: PolicyDialog) -> None:
+        dialogs.expect(FindRecipientsDialog, build)
+        sheet.general.modify.click()
+        assert sheet.general.filter.toPlainText() == "(company=Contoso*)"
+        assert sheet.apply_button.isEnabled()
+        sheet.ok_button.click()
+
+    dialogs.expect(PolicyDialog, edit)
+    double_click_row(qtbot, window, "Sales")
+    assert policies.get_policy(store, "Sales").filter == "(company=Contoso*)"
+    assert len(prompts.of("warn")) == 1
+    assert "not re-evaluated until you choose 'Apply this policy now'" in prompts.of("warn")[0]

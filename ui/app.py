@@ -78,6 +78,7 @@ def run(data_dir: Path, *, choose_data_dir: bool = False) -> int:
         window.show()
         status = app.exec()
         window.console.shutdown()
+        window.deleteLater()
         return int(status)
     finally:
         store.close()

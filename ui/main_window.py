@@ -453,7 +453,6 @@ class MainWindow(QMainWindow):
             return
         if self.current.can_rename(rows[0]):
             model = self.current.model
-            assert model is not None
             index = self.proxy.mapFromSource(model.index(rows[0], 0))
             self.result_list.setCurrentIndex(index)
             self.result_list.edit(index)

@@ -174,7 +174,7 @@ class SmtpBridge(QObject):
     """
 
     state_changed = Signal()
-    event = Signal(object)
+    smtp_event = Signal(object)
     """One SmtpEvent from the service (GUI thread)."""
     failed = Signal(str)
     """Starting or stopping was refused; the message says why (e.g. the port is taken)."""
@@ -188,7 +188,7 @@ class SmtpBridge(QObject):
         self.last_error = ""
         self.addresses: list[str] = []
         self.service: Any = None
-        self._from_service.connect(self.event)
+        self._from_service.connect(self.smtp_event)
         self._service_class = _smtp_service_class()
         if self._service_class is None:
             self.state = "unavailable"

@@ -35,6 +35,7 @@ from app.filters import And, Equality, LdapFilter, Not, Presence, Substring, par
 from app.model import ATTRIBUTE_NAMES, Recipient
 from app.store import Store
 from ui import messages
+from ui.dialogs.property_sheet import buddy_label
 from ui.models.recipients import RecipientMatchModel
 from ui.models.table import SORT_ROLE, RowTableModel
 from ui.tasks import TaskRunner
@@ -225,9 +226,9 @@ class FindRecipientsDialog(QDialog):
 
         rows_box = QGroupBox("Conditions (all must be true)", self)
         grid = QGridLayout(rows_box)
-        grid.addWidget(QLabel("&Field:", self, buddy=self.field), 0, 0)
-        grid.addWidget(QLabel("C&ondition:", self, buddy=self.condition), 0, 1)
-        grid.addWidget(QLabel("&Value:", self, buddy=self.value), 0, 2)
+        grid.addWidget(buddy_label("&Field:", self.field, self), 0, 0)
+        grid.addWidget(buddy_label("C&ondition:", self.condition, self), 0, 1)
+        grid.addWidget(buddy_label("&Value:", self.value, self), 0, 2)
         grid.addWidget(self.field, 1, 0)
         grid.addWidget(self.condition, 1, 1)
         grid.addWidget(self.value, 1, 2)

@@ -29,7 +29,7 @@ from app.store import Store
 from ui import icons, messages
 from ui.dialogs.address import CUSTOM, AddressTypeDialog, CustomAddressDialog, SmtpAddressDialog
 from ui.dialogs.filter_builder import FindRecipientsDialog
-from ui.dialogs.property_sheet import PropertyPage, PropertySheet
+from ui.dialogs.property_sheet import PropertyPage, PropertySheet, buddy_label
 from ui.formatting import local_time
 from ui.models.rules import RuleListModel, shown_address
 
@@ -346,7 +346,7 @@ class DetailsPage(PropertyPage[RecipientPolicy]):
         form.addRow("Last modified:", self.modified)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(QLabel("&Administrative note:", self, buddy=self.note))
+        layout.addWidget(buddy_label("&Administrative note:", self.note, self))
         layout.addWidget(self.note, 1)
 
     def _note_changed(self) -> None:
@@ -437,7 +437,7 @@ class PolicyDialog(PropertySheet[RecipientPolicy]):
             dialog.deleteLater()
 
     @classmethod
-    def create(cls, parent: QWidget | None, store: Store) -> RecipientPolicy | None:
+    def new(cls, parent: QWidget | None, store: Store) -> RecipientPolicy | None:
         """New > Recipient Policy: the sheet of a policy that does not exist until OK."""
         return cls.edit(parent, store, RecipientPolicy(name=""))
 

@@ -42,7 +42,7 @@ from app.rus.schedule import (
 )
 from app.store.rus import RunRecord
 from ui import messages
-from ui.dialogs.property_sheet import PropertyPage, PropertySheet
+from ui.dialogs.property_sheet import PropertyPage, PropertySheet, buddy_label
 from ui.formatting import local_time
 
 Index = QModelIndex | QPersistentModelIndex
@@ -207,7 +207,7 @@ class RusGeneralPage(PropertyPage[Schedule]):
         interval_row.addWidget(self.customize)
         form = QFormLayout(self)
         form.addRow("Name:", self.name)
-        form.addRow(QLabel("&Update interval:", self, buddy=self.interval), interval_row)
+        form.addRow(buddy_label("&Update interval:", self.interval, self), interval_row)
         form.addRow("", self.week_text)
 
     def _interval_changed(self, *_: object) -> None:

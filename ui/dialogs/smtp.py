@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.settings import MIB, Settings, load_settings, save_settings
 from app.store import Store
-from ui.dialogs.property_sheet import PropertyPage, PropertySheet
+from ui.dialogs.property_sheet import PropertyPage, PropertySheet, buddy_label
 
 RESTART_NOTE = (
     "Changes to the listen addresses, limits and TLS take effect when the SMTP service is "
@@ -139,11 +139,11 @@ class SmtpAccessPage(_SettingsPage):
         browse_key.clicked.connect(lambda: self._browse(self.tls_key, "Private key"))
         tls_form = QFormLayout(tls_box)
         tls_form.addRow(
-            QLabel("&Certificate (PEM):", self, buddy=self.tls_cert),
+            buddy_label("&Certificate (PEM):", self.tls_cert, self),
             _row(self.tls_cert, browse_cert),
         )
         tls_form.addRow(
-            QLabel("Private &key (PEM):", self, buddy=self.tls_key), _row(self.tls_key, browse_key)
+            buddy_label("Private &key (PEM):", self.tls_key, self), _row(self.tls_key, browse_key)
         )
 
         relay_box = QGroupBox("Relay restrictions", self)

@@ -121,13 +121,14 @@ class ResultView(QObject):
     default_sort_column = 0
     default_sort_order = Qt.SortOrder.AscendingOrder
     default_column_widths: tuple[int, ...] = ()
+    model: QAbstractItemModel
+    """The node's list (source model); every subclass sets it in its constructor."""
 
     def __init__(self, console: Console, node: Node) -> None:
         super().__init__(console)
         self.console = console
         self.node = node
         self.std: StandardActions = console.standard_actions
-        self.model: QAbstractItemModel | None = None
 
     @property
     def parent_widget(self) -> QWidget | None:

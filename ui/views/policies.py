@@ -225,7 +225,7 @@ class RecipientPoliciesView(ResultView):
     # -- commands --------------------------------------------------------------------------
 
     def create_policy(self) -> None:
-        created = PolicyDialog.create(self.parent_widget, self.console.store)
+        created = PolicyDialog.new(self.parent_widget, self.console.store)
         self.refresh()
         if created is not None:
             self.console.select_requested.emit(self.node, created.id)

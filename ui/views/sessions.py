@@ -61,7 +61,7 @@ class CurrentSessionsView(ResultView):
         self.smtp = console.smtp
         self.list_model = SessionListModel(self)
         self.model = self.list_model
-        self.smtp.event.connect(self._on_event)
+        self.smtp.smtp_event.connect(self._on_event)
         self.smtp.state_changed.connect(self.refresh)
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
