@@ -1,0 +1,106 @@
+"""``postroom serve``: the SMTP service (and the Recipient Update Service) until a signal."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from app.cli.common import Context
+from app.settings import format_host_port, parse_host_port
+from app.smtp import SmtpEvent, SmtpService
+from app.smtp.lock import ServeLock
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the SMTP service and the Recipient Update Service until SIGINT/SIGTERM",
+    )
+    parser.add_argument(
+        "--listen",
+        action="append",
+        metavar="HOST:PORT",
+        help="listen here instead of the listen setting (repeat for several addresses)",
+    )
+    parser.set_defaults(func=serve_command)
+
+
+def _print_event(event: SmtpEvent) -> None:
+    """One line per message accepted, refused or not stored (called on the events thread)."""
+    if event.kind == "received":
+        line = (
+            f"received {event.queue_id} from <{event.sender}> [{event.client}]"
+            f" {event.message_id} {event.reason}"
+        )
+    elif event.kind == "failed":
+        line = f"failed from <{event.sender}> [{event.client}]: {event.code} {event.reason}"
+    elif event.kind == "rejected" and event.recipients:
+        line = (
+            f"rejected <{event.sender}> -> {', '.join(event.recipients)} [{event.client}]:"
+            f" {event.code} {event.reason}"
+        )
+    else:
+        return
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _start_rus(context: Context) -> Any:
+    """The Recipient Update Service, when this Postroom has one (started), else None."""
+    if importlib.util.find_spec("app.rus") is None:
+        return None
+    rus = importlib.import_module("app.rus")
+    factory = getattr(rus, "RecipientUpdateService", None) or getattr(rus, "RusService", None)
+    if factory is None:
+        log.warning("app.rus has no service class; the Recipient Update Service is not run")
+        return None
+    service = factory(context.store())
+    service.start()
+    return service
+
+
+def serve_command(args: argparse.Namespace, context: Context) -> int:
+    listen = None
+    if args.listen:
+        listen = [format_host_port(*parse_host_port(text)) for text in args.listen]
+    store = context.store()
+    lock = ServeLock(store.paths)
+    lock.acquire()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if not args.verbose:
+        # aiosmtpd logs every AUTH as a deprecation warning; it is noise for an administrator.
+        logging.getLogger("mail.log").setLevel(logging.ERROR)
+    service = SmtpService(store, listen=listen, on_event=_print_event)
+    rus: Any = None
+    try:
+        service.start()
+        for address in service.addresses:
+            sys.stdout.write(f"listening on {address}\n")
+        sys.stdout.flush()
+        rus = _start_rus(context)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        if rus is not None:
+            rus.stop()
+        service.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        lock.release()
+    sys.stdout.write("stopped\n")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,429 @@
+"""The SMTP conversation's decisions: RCPT and DATA replies, AUTH checks, and their events."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import re
+import threading
+import time
+from concurrent.futures import Executor
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from app.passwords import verify_password
+from app.smtp import delivery
+from app.smtp.events import EventKind, EventRecorder, SmtpEvent
+from app.smtp.protocol import Connection, Limits, PostroomEnvelope, PostroomSMTP
+from app.smtp.routing import Accept, MailboxTarget, RemoteTarget, Router
+from app.store import Store
+from app.store import directory as directory_rows
+
+log = logging.getLogger(__name__)
+
+_RECEIVED = re.compile(rb"^received:", re.IGNORECASE | re.MULTILINE)
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+
+STORE_FAILED = "451 4.3.0 Could not store the message; try again later"
+
+_serial = itertools.count(1)
+# Ids need only be unique and short; no randomness (and no system call) is needed for that.
+_ID_PREFIX = f"{int(time.time()) & 0xFFFFFFFF:08X}{os.getpid() & 0xFFFF:04X}"
+
+
+def new_id() -> str:
+    """A new id for a session or a message, unique on this machine."""
+    return f"{_ID_PREFIX}{next(_serial):06X}"
+
+
+class _Busy(asyncio.Protocol):
+    """Answers a connection over the cap with 421 and hangs up."""
+
+    def __init__(self, host_name: str) -> None:
+        self._greeting = f"421 4.7.0 {host_name} Too many connections, try again later\r\n"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(self._greeting.encode("ascii", "replace"))
+        transport.close()
+
+
+class Hooks:
+    """The handler aiosmtpd sees. Kept to the hooks alone: aiosmtpd inspects every attribute
+    of its handler on each new connection."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: SmtpHandler) -> None:
+        self._core = core
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        return await self._core.rcpt(server, session, envelope, address, options)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return await self._core.data(server, session, envelope)
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP session error", exc_info=error)
+        return "451 4.3.0 Internal error; try again later"
+
+
+class SmtpHandler:
+    """Every reply Postroom decides itself, and the events they make.
+
+    Runs on the event loop; blocking work goes to the disk writer (messages) or to
+    ``executor`` (password checks, DNS).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        router: Router,
+        recorder: EventRecorder,
+        executor: Executor,
+        writer: delivery.DiskWriter,
+        tls_context: Any,
+    ) -> None:
+        self._store = store
+        self._router = router
+        self._recorder = recorder
+        self._executor = executor
+        self._writer = writer
+        self._tls_context = tls_context
+        self._lock = threading.Lock()
+        self._connections: dict[int, PostroomSMTP] = {}
+        self.hooks = Hooks(self)
+        self.inflight = 0
+
+    # -- connections -----------------------------------------------------------------------
+
+    def new_connection(self, listener: str, quiet: bool = False) -> asyncio.BaseProtocol:
+        """The protocol for a new client (the Controller's factory calls this)."""
+        index = self._router.index
+        settings = index.settings
+        if len(self._connections) >= settings.max_connections:
+            refused = Connection("", "", 0, listener, time.time())
+            self._emit("rejected", refused, code=421, reason="4.7.0 Too many connections")
+            return _Busy(index.host_name)
+        connection = Connection(
+            id="" if quiet else new_id(),
+            client="",
+            port=0,
+            listener=listener,
+            started=time.time(),
+        )
+        limits = Limits(
+            max_message_size=settings.max_message_size,
+            max_line_length=settings.max_line_length,
+            max_bad_commands=settings.max_bad_commands,
+            idle_timeout=settings.idle_timeout,
+        )
+        return PostroomSMTP(
+            self,
+            connection,
+            limits,
+            hostname=index.host_name,
+            ident=settings.banner,
+            tls_context=self._tls_context,
+            enable_SMTPUTF8=True,
+            auth_require_tls=True,
+        )
+
+    def session_opened(self, server: PostroomSMTP) -> None:
+        connection = server.connection
+        peer = server.session.peer if server.session else None
+        if isinstance(peer, tuple):
+            connection.client, connection.port = str(peer[0]), int(peer[1])
+        with self._lock:
+            self._connections[id(server)] = server
+        if connection.id:
+            self._emit("session-opened", connection, reason=f"on {connection.listener}")
+
+    def session_closed(self, server: PostroomSMTP) -> None:
+        connection = server.connection
+        with self._lock:
+            self._connections.pop(id(server), None)
+        if connection.id:
+            count = connection.messages
+            reason = f"{count} message{'s' * (count != 1)}"
+            self._emit("session-closed", connection, reason=reason)
+
+    def connections(self) -> list[Connection]:
+        """The clients connected now (any thread)."""
+        with self._lock:
+            servers = list(self._connections.values())
+        return [server.connection for server in servers if server.connection.id]
+
+    def close_all(self, reply: str) -> None:
+        """Say goodbye to every client and close its connection (on the event loop)."""
+        with self._lock:
+            servers = list(self._connections.values())
+        for server in servers:
+            transport = server.transport
+            if transport is not None and not transport.is_closing():
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(reply.encode("ascii") + b"\r\n")
+                transport.close()
+
+    def command_refused(self, server: PostroomSMTP, reply: str) -> None:
+        """aiosmtpd or a hook refused a command (syntax, sequence, failed AUTH)."""
+        if server.connection.id:
+            self._emit("rejected", server.connection, code=_code(reply), reason=reply[4:])
+
+    def size_refused(self, server: PostroomSMTP, sender: str, reply: str) -> None:
+        """MAIL FROM was refused for the SIZE it declared."""
+        connection = server.connection
+        self._emit("rejected", connection, sender=_sender(sender), code=552, reason=reply[4:])
+
+    # -- RCPT ------------------------------------------------------------------------------
+
+    async def rcpt(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        assert isinstance(server, PostroomSMTP) and isinstance(envelope, PostroomEnvelope)
+        index = self._router.index
+        if len(envelope.rcpt_tos) >= index.settings.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        may_relay = index.may_relay(server.connection.client, bool(session.authenticated))
+        decision = index.decide(address, may_relay=may_relay)
+        if not isinstance(decision, Accept):
+            return self._refuse_rcpt(server, envelope, address, decision.reply)
+        if decision.route_domain:
+            loop = asyncio.get_running_loop()
+            refusal = await loop.run_in_executor(
+                self._executor, self._router.loop_check, decision.route_domain, address
+            )
+            if refusal:
+                return self._refuse_rcpt(server, envelope, address, refusal)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        envelope.decisions.append(decision)
+        return "250 2.1.5 Ok"
+
+    def _refuse_rcpt(
+        self, server: PostroomSMTP, envelope: Envelope, address: str, reply: str
+    ) -> str:
+        connection = server.connection
+        connection.bad_recipients += 1
+        self._emit(
+            "rejected",
+            connection,
+            sender=_sender(envelope.mail_from or ""),
+            recipients=(address,),
+            code=_code(reply),
+            reason=reply[4:],
+        )
+        if connection.bad_recipients > self._router.index.settings.max_bad_recipients:
+            return "421 4.7.0 Too many refused recipients, closing the connection"
+        return reply
+
+    # -- DATA ------------------------------------------------------------------------------
+
+    async def data(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(server, PostroomSMTP) and isinstance(envelope, PostroomEnvelope)
+        content = envelope.original_content or b""
+        refusal = self._check_content(server, envelope, content)
+        if refusal:
+            self._emit_message(
+                "rejected", server, envelope, "", code=_code(refusal), reason=refusal[4:]
+            )
+            return refusal
+        end = content.find(b"\r\n\r\n")
+        found = _MESSAGE_ID.search(content if end < 0 else content[: end + 2])
+        message_id = found.group(1).strip().decode("utf-8", "replace")[:250] if found else ""
+        message = self._message(server, session, envelope, content, message_id)
+        self.inflight += 1
+        try:
+            stored = await self._writer.store(message)
+        except Exception as error:
+            log.error("could not store message %s: %s", message.queue_id, error)
+            reason = f"{STORE_FAILED[10:]}: {error}"
+            self._emit_message(
+                "failed",
+                server,
+                envelope,
+                message_id,
+                code=451,
+                reason=reason,
+                queue_id=message.queue_id,
+            )
+            return STORE_FAILED
+        finally:
+            self.inflight -= 1
+        server.connection.messages += 1
+        self._report(server, envelope, message, stored)
+        return f"250 2.0.0 Ok: queued as {message.queue_id}"
+
+    def _check_content(
+        self, server: PostroomSMTP, envelope: PostroomEnvelope, content: bytes
+    ) -> str:
+        """The refusal for a message that breaks a limit or the line-ending rule, else ''."""
+        limits = server.limits
+        if envelope.too_big:
+            return (
+                "552 5.3.4 Message size exceeds fixed maximum message size "
+                f"({limits.max_message_size})"
+            )
+        if envelope.line_too_long:
+            return f"500 5.5.2 Line too long (the limit is {limits.max_line_length} octets)"
+        # Every line ends in CRLF, so any other CR or LF is bare: refused, never normalised.
+        lines = content.count(b"\r\n")
+        if content.count(b"\n") != lines or content.count(b"\r") != lines:
+            return "554 5.6.0 Message contains a bare CR or LF; end every line with CRLF"
+        end = content.find(b"\r\n\r\n")
+        hops = len(_RECEIVED.findall(content if end < 0 else content[: end + 2]))
+        max_received = self._router.index.settings.max_received
+        if hops > max_received:
+            return f"554 5.4.6 Too many hops ({hops} Received headers): a mail loop?"
+        return ""
+
+    def _message(
+        self,
+        server: PostroomSMTP,
+        session: Session,
+        envelope: PostroomEnvelope,
+        content: bytes,
+        message_id: str,
+    ) -> delivery.Message:
+        mailboxes: dict[str, MailboxTarget] = {}
+        remote: dict[str, RemoteTarget] = {}
+        for decision in envelope.decisions:
+            for target in decision.targets:
+                if isinstance(target, MailboxTarget):
+                    mailboxes.setdefault(target.alias.lower(), target)
+                else:
+                    remote.setdefault(target.address.lower(), target)
+        connection = server.connection
+        protocol = "ESMTP" if session.extended_smtp else "SMTP"
+        if connection.tls:
+            protocol += "S"
+        if session.authenticated:
+            protocol += "A"
+        return delivery.Message(
+            queue_id=new_id(),
+            sender=_sender(envelope.mail_from or ""),
+            content=content,
+            message_id=message_id,
+            client_ip=connection.client,
+            helo=session.host_name or "",
+            protocol=protocol,
+            host_name=server.hostname,
+            time=time.time(),
+            mailboxes=tuple(mailboxes.values()),
+            remote=tuple(remote.values()),
+        )
+
+    def _report(
+        self,
+        server: PostroomSMTP,
+        envelope: Envelope,
+        message: delivery.Message,
+        stored: delivery.Stored,
+    ) -> None:
+        places = [f"mailbox {target.alias}" for target, _ in stored.mailboxes]
+        if message.remote:
+            places.append("queue for " + ", ".join(t.address for t in message.remote))
+        reason = "to " + "; ".join(places)
+        self._emit_message(
+            "received",
+            server,
+            envelope,
+            message.message_id,
+            code=250,
+            reason=reason,
+            queue_id=message.queue_id,
+        )
+        for target, path in stored.mailboxes:
+            self._emit(
+                "delivered",
+                server.connection,
+                message_id=message.message_id,
+                sender=message.sender,
+                recipients=(target.address,),
+                code=250,
+                reason=f"mailbox {target.alias} ({path.name})",
+                queue_id=message.queue_id,
+            )
+        if stored.queue_file is not None:
+            self._emit(
+                "queued",
+                server.connection,
+                message_id=message.message_id,
+                sender=message.sender,
+                recipients=tuple(t.address for t in message.remote),
+                code=250,
+                reason=f"waiting in the queue ({stored.queue_file.name})",
+                queue_id=message.queue_id,
+            )
+
+    # -- AUTH ------------------------------------------------------------------------------
+
+    async def authenticate(self, server: PostroomSMTP, login: bytes, password: bytes) -> str | None:
+        """The alias of the user these credentials belong to, or None (checked off the loop).
+
+        The login is the user's alias or any of its SMTP addresses.
+        """
+        try:
+            name, secret = login.decode("utf-8"), password.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        index = self._router.index
+        alias = index.addresses.get(name.lower(), name.lower())
+        entry = index.entries.get(alias)
+        if entry is None or entry.kind != "user":
+            return None
+        loop = asyncio.get_running_loop()
+        ok = await loop.run_in_executor(self._executor, self._check_password, entry.alias, secret)
+        return entry.alias if ok else None
+
+    def _check_password(self, alias: str, secret: str) -> bool:
+        with self._store.read() as conn:
+            stored = directory_rows.password_hash(conn, alias)
+        return verify_password(secret, stored)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _emit_message(
+        self,
+        kind: EventKind,
+        server: PostroomSMTP,
+        envelope: Envelope,
+        message_id: str,
+        **fields: Any,
+    ) -> None:
+        self._emit(
+            kind,
+            server.connection,
+            message_id=message_id,
+            sender=_sender(envelope.mail_from or ""),
+            recipients=tuple(envelope.rcpt_tos),
+            **fields,
+        )
+
+    def _emit(self, kind: EventKind, connection: Connection, **fields: Any) -> None:
+        self._recorder.emit(
+            SmtpEvent(
+                kind=kind,
+                stamp=time.time(),
+                session=connection.id,
+                client=connection.client,
+                **fields,
+            )
+        )
+
+
+def _code(reply: str) -> int:
+    try:
+        return int(reply[:3])
+    except ValueError:
+        return 0
+
+
+def _sender(address: str) -> str:
+    """The envelope sender as stored: '' for the null sender."""
+    return "" if address == "<>" else address

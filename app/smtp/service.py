@@ -1,0 +1,237 @@
+"""The embedded SMTP service: aiosmtpd Controllers (one per listen address) with start/stop."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from app.errors import PostroomError
+from app.settings import format_host_port, load_settings, parse_host_port
+from app.smtp import tls
+from app.smtp.delivery import DiskWriter
+from app.smtp.events import EventCallback, EventRecorder
+from app.smtp.handler import SmtpHandler
+from app.smtp.protocol import Connection
+from app.smtp.routing import Router
+from app.store import Store
+
+log = logging.getLogger(__name__)
+
+# For password checks and DNS; the disk work has a thread of its own (delivery.DiskWriter).
+WORKER_THREADS = 4
+_BACKLOG = 256
+SHUTDOWN_REPLY = "421 4.3.2 Service shutting down, try again later"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket, or a PostroomError that says why not and what to do."""
+    where = format_host_port(host, port)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise PostroomError(
+            f"Cannot listen on {where}: {error.strerror}. Give an IP address or a host name of "
+            "this machine, e.g. --listen 127.0.0.1:2525."
+        ) from error
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(_BACKLOG)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            reason = (
+                "the address is already in use (another postroom serve, the console, or another "
+                "mail server listens there). Stop that program or choose another address with "
+                "--listen HOST:PORT"
+            )
+        elif error.errno == errno.EACCES:
+            reason = (
+                "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE). "
+                "Use a port such as 2525, or grant the capability"
+            )
+        elif error.errno == errno.EADDRNOTAVAIL:
+            reason = "this machine has no such address. Use one of its own IP addresses"
+        else:
+            reason = error.strerror or str(error)
+        raise PostroomError(f"Cannot listen on {where}: {reason}.") from error
+    return sock
+
+
+class _Controller(Controller):
+    """aiosmtpd's Controller on a socket we bound ourselves (port 0 works, errors are clear)."""
+
+    def __init__(self, handler: SmtpHandler, sock: socket.socket) -> None:
+        host, port = sock.getsockname()[:2]
+        super().__init__(handler.hooks, hostname=host, port=port, ready_timeout=10.0)
+        self.listener = format_host_port(host, port)
+        self._sock = sock
+        self._smtp_handler = handler
+        self._triggering = False
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        return self.loop.create_server(self._factory_invoker, sock=self._sock)
+
+    def _trigger_server(self) -> None:
+        # The Controller connects once to check its factory; that connection is not a client.
+        self._triggering = True
+        try:
+            super()._trigger_server()  # type: ignore[no-untyped-call]
+        finally:
+            self._triggering = False
+
+    def factory(self) -> Any:
+        return self._smtp_handler.new_connection(self.listener, quiet=self._triggering)
+
+    def run(self, coroutine: Coroutine[Any, Any, None], timeout: float) -> None:
+        """Run a coroutine on this controller's loop and wait for it (from another thread)."""
+        asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+
+class SmtpService:
+    """Postroom's SMTP virtual server for one data directory.
+
+    ``start()`` and ``stop()`` may be called from any one thread (the console's GUI thread
+    or ``postroom serve``'s main thread); each listener runs aiosmtpd's Controller thread with
+    its own event loop. Event callbacks are called on the thread "postroom-smtp-events".
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        listen: Sequence[str] | None = None,
+        on_event: EventCallback | None = None,
+    ) -> None:
+        self._store = store
+        self._listen = list(listen) if listen else None
+        self._recorder = EventRecorder(store)
+        if on_event is not None:
+            self._recorder.add_callback(on_event)
+        self._lock = threading.Lock()
+        self._controllers: list[_Controller] = []
+        self._handler: SmtpHandler | None = None
+        self._router: Router | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._writer: DiskWriter | None = None
+
+    # -- listeners -------------------------------------------------------------------------
+
+    def add_event_callback(self, callback: EventCallback) -> None:
+        """Also call ``callback(event)`` for every event (on the events thread)."""
+        self._recorder.add_callback(callback)
+
+    def remove_event_callback(self, callback: EventCallback) -> None:
+        self._recorder.remove_callback(callback)
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def is_running(self) -> bool:
+        return bool(self._controllers)
+
+    @property
+    def addresses(self) -> list[str]:
+        """The addresses listened on, as ``HOST:PORT`` (the real port when 0 was asked)."""
+        return [controller.listener for controller in self._controllers]
+
+    def sessions(self) -> list[Connection]:
+        """The clients connected now (a snapshot; any thread)."""
+        return self._handler.connections() if self._handler else []
+
+    # -- start / stop ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen and serve; raises PostroomError (nothing left running) if it cannot."""
+        with self._lock:
+            if self._controllers:
+                return
+            settings = load_settings(self._store)
+            wanted = [parse_host_port(text) for text in (self._listen or settings.listen)]
+            sockets: list[socket.socket] = []
+            try:
+                for host, port in wanted:
+                    sockets.append(bind(host, port))
+                context = tls.server_context(settings, self._store.paths)
+            except BaseException:
+                for sock in sockets:
+                    sock.close()
+                raise
+            listeners = [sock.getsockname()[:2] for sock in sockets]
+            self._router = Router(self._store, listeners)
+            self._router.start()
+            self._recorder.start()
+            self._executor = ThreadPoolExecutor(WORKER_THREADS, "postroom-smtp-worker")
+            self._writer = DiskWriter(self._store.paths)
+            self._handler = SmtpHandler(
+                self._store, self._router, self._recorder, self._executor, self._writer, context
+            )
+            try:
+                for sock in sockets:
+                    controller = _Controller(self._handler, sock)
+                    controller.start()
+                    self._controllers.append(controller)
+                    controller.run(self._writer.attach(), timeout=30)
+            except BaseException as error:
+                for sock in sockets:
+                    sock.close()
+                self._shutdown(0)
+                raise PostroomError(f"The SMTP service could not start: {error}") from error
+            log.info("SMTP service listening on %s", ", ".join(self.addresses))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop accepting, let messages being stored finish (up to ``timeout`` seconds), say
+        421 to the remaining clients and end every thread."""
+        with self._lock:
+            self._shutdown(timeout)
+
+    def _shutdown(self, timeout: float) -> None:
+        controllers, self._controllers = self._controllers, []
+        for controller in controllers:
+            server = controller.server
+            if server is not None:
+                controller.loop.call_soon_threadsafe(server.close)
+        handler = self._handler
+        if handler is not None:
+            deadline = time.monotonic() + timeout
+            while handler.inflight and time.monotonic() < deadline:
+                time.sleep(0.01)
+            for controller in controllers:
+                try:
+                    controller.run(_close_all(handler), timeout=5)
+                except Exception:
+                    log.exception("could not close the SMTP connections on %s", controller.listener)
+        writer = self._writer
+        for controller in controllers:
+            if writer is not None:
+                try:
+                    controller.run(writer.detach(), timeout=60)
+                except Exception:
+                    log.exception("could not stop the disk writer of %s", controller.listener)
+            controller.stop()
+        self._writer = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        if self._router is not None:
+            self._router.stop()
+            self._router = None
+        self._recorder.stop()
+        self._handler = None
+        if controllers:
+            log.info("SMTP service stopped")
+
+
+async def _close_all(handler: SmtpHandler) -> None:
+    handler.close_all(SHUTDOWN_REPLY)

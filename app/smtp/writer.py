@@ -1,0 +1,160 @@
+"""The disk writer process: stores message files durably, in batches, for one event loop.
+
+The SMTP service hands each message's files to this child process over a pipe, so the file
+system calls never wait for the service's GIL. For every batch of jobs that has arrived it
+writes and fsyncs each file in ``tmp/``, renames it into place, fsyncs each destination folder
+once (group commit), and only then acknowledges the batch; the service answers 250 on the ack.
+
+Wire format, both ways a sequence of frames ``!I`` length + body:
+- job:  ``!QH`` id, file count; per file ``!HHI`` + tmp folder, final folder, data.
+- ack:  ``!QB`` id, ok; then the final file names joined by NUL, or the error text.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import sys
+from pathlib import Path
+
+from app import maildir
+from app.errors import PostroomError
+
+LENGTH = struct.Struct("!I")
+JOB = struct.Struct("!QH")
+FILE = struct.Struct("!HHI")
+ACK = struct.Struct("!QB")
+
+
+def encode_job(job_id: int, files: list[tuple[Path, Path, bytes]]) -> bytes:
+    """One job frame: the files of one message, each (tmp folder, final folder, data)."""
+    parts = [JOB.pack(job_id, len(files))]
+    for tmp, final, data in files:
+        tmp_b, final_b = os.fsencode(tmp), os.fsencode(final)
+        parts += [FILE.pack(len(tmp_b), len(final_b), len(data)), tmp_b, final_b, data]
+    body = b"".join(parts)
+    return LENGTH.pack(len(body)) + body
+
+
+def decode_job(body: bytes) -> tuple[int, list[tuple[Path, Path, bytes]]]:
+    job_id, count = JOB.unpack_from(body)
+    offset = JOB.size
+    files = []
+    for _ in range(count):
+        tmp_len, final_len, data_len = FILE.unpack_from(body, offset)
+        offset += FILE.size
+        tmp = Path(os.fsdecode(body[offset : offset + tmp_len]))
+        offset += tmp_len
+        final = Path(os.fsdecode(body[offset : offset + final_len]))
+        offset += final_len
+        files.append((tmp, final, body[offset : offset + data_len]))
+        offset += data_len
+    return job_id, files
+
+
+def encode_ack(job_id: int, ok: bool, text: str) -> bytes:
+    body = ACK.pack(job_id, int(ok)) + text.encode("utf-8", "surrogateescape")
+    return LENGTH.pack(len(body)) + body
+
+
+def decode_ack(body: bytes) -> tuple[int, bool, str]:
+    job_id, ok = ACK.unpack_from(body)
+    return job_id, bool(ok), body[ACK.size :].decode("utf-8", "surrogateescape")
+
+
+def split_frames(buffer: bytearray) -> list[bytes]:
+    """Remove and return every complete frame at the start of ``buffer``."""
+    frames: list[bytes] = []
+    offset = 0
+    while len(buffer) - offset >= LENGTH.size:
+        (length,) = LENGTH.unpack_from(buffer, offset)
+        end = offset + LENGTH.size + length
+        if end > len(buffer):
+            break
+        frames.append(bytes(buffer[offset + LENGTH.size : end]))
+        offset = end
+    del buffer[:offset]
+    return frames
+
+
+def _stage(tmp: Path, final: Path, data: bytes) -> maildir.StagedFile:
+    try:
+        return maildir.stage(tmp, final, data)
+    except FileNotFoundError:
+        if final.name == "new":
+            maildir.ensure(final.parent)
+        else:
+            for folder in (tmp, final):
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return maildir.stage(tmp, final, data)
+
+
+def write_batch(jobs: list[tuple[int, list[tuple[Path, Path, bytes]]]]) -> bytes:
+    """Store a batch; the acks to send (every file and folder fsync'ed before any ok)."""
+    staged: dict[int, list[maildir.StagedFile]] = {}
+    errors: dict[int, str] = {}
+    for job_id, files in jobs:
+        done: list[maildir.StagedFile] = []
+        try:
+            for tmp, final, data in files:
+                done.append(_stage(tmp, final, data))
+            maildir.move_into_place(done)
+            staged[job_id] = done
+        except (OSError, PostroomError) as error:
+            maildir.discard(done)
+            errors[job_id] = _describe(error)
+    folders: dict[Path, str] = {}
+    for items in staged.values():
+        for item in items:
+            folders.setdefault(item.final.parent, "")
+    for folder in folders:
+        try:
+            maildir.fsync_directory(folder)
+        except OSError as error:
+            folders[folder] = _describe(error)
+    acks = []
+    for job_id, _ in jobs:
+        if job_id in errors:
+            acks.append(encode_ack(job_id, False, errors[job_id]))
+            continue
+        items = staged[job_id]
+        failure = next((folders[i.final.parent] for i in items if folders[i.final.parent]), "")
+        if failure:
+            maildir.take_back(items)
+            acks.append(encode_ack(job_id, False, failure))
+        else:
+            acks.append(encode_ack(job_id, True, "\0".join(i.final.name for i in items)))
+    return b"".join(acks)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        where = f" ({error.filename})" if error.filename else ""
+        return f"{error.strerror}{where}"
+    return str(error)
+
+
+def main() -> int:
+    """Serve jobs from stdin until it closes; acks on stdout."""
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group; the parent stops
+    # us by closing our stdin once its last message is stored, so finish the work first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    source, sink = sys.stdin.fileno(), sys.stdout.fileno()
+    buffer = bytearray()
+    while True:
+        chunk = os.read(source, 1 << 20)
+        if not chunk:
+            return 0
+        buffer += chunk
+        frames = split_frames(buffer)
+        if frames:
+            acks = write_batch([decode_job(frame) for frame in frames])
+            view = memoryview(acks)
+            while view:
+                view = view[os.write(sink, view) :]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
