@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QContextMenuEvent
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app import policies
@@ -21,6 +22,7 @@ from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by nam
     Prompts,
     dialogs,
     double_click_row,
+    popup_menu,
     prompts,
     right_click_row,
     right_click_tree,
@@ -200,3 +202,28 @@ def test_status_bar_shows_the_services(window: MainWindow) -> None:
     assert window.smtp_status.text() == "SMTP: stopped"
     assert window.rus_status.text() == "Recipient Update Service: stopped"
     assert not window.rus_progress.isVisible()
+
+
+def test_the_context_menu_key_opens_the_menu_of_the_current_item(
+    qtbot: QtBot, window: MainWindow, store: Store
+) -> None:
+    for n in range(12):
+        policies.create_policy(store, f"P{n:02d}")
+    window.select_node("recipients/policies")
+    select_row(qtbot, window, "P05")
+    # What the window system sends for the Menu key: a keyboard context-menu event to the
+    # focused view, at a point of its own (here deliberately over another row).
+    elsewhere = window.result_list.visualRect(window.proxy.index(9, 0)).center()
+    event = QContextMenuEvent(
+        QContextMenuEvent.Reason.Keyboard, elsewhere, window.result_list.mapToGlobal(elsewhere)
+    )
+    QApplication.sendEvent(window.result_list, event)
+    menu = popup_menu(qtbot)
+    assert "Apply this policy now..." in [a.text().replace("&", "") for a in menu.actions()]
+    menu.close()
+    assert window.selected_rows() == [row_of(window, "P05")]
+
+
+def row_of(window: MainWindow, name: str) -> int:
+    model = window.current.model  # type: ignore[union-attr]
+    return next(r for r in range(model.rowCount()) if model.index(r, 0).data() == name)

@@ -8,13 +8,15 @@ from pathlib import Path
 
 from PySide6.QtCore import (
     QByteArray,
+    QEvent,
     QItemSelectionModel,
     QModelIndex,
+    QObject,
     QPoint,
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QContextMenuEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -243,6 +245,8 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.tree.selectionModel().currentChanged.connect(self._tree_current_changed)
         self.tree.customContextMenuRequested.connect(self._tree_context_menu)
+        self.tree.installEventFilter(self)
+        self.result_list.installEventFilter(self)
         self.result_list.customContextMenuRequested.connect(self._result_context_menu)
         self.result_list.activated.connect(self._result_activated)
         self.result_list.selectionModel().selectionChanged.connect(self.update_actions)
@@ -410,12 +414,39 @@ class MainWindow(QMainWindow):
 
     def _result_context_menu(self, pos: QPoint) -> None:
         index = self.result_list.indexAt(pos)
+        if pos.x() < 0:  # the keyboard, with nothing selected: the node's menu
+            pos = QPoint(4, 4)
         if not index.isValid():
             self.result_list.clearSelection()
         elif not self.result_list.selectionModel().isSelected(index):
             self.result_list.setCurrentIndex(index)
         menu = self.context_menu(on_items=index.isValid())
         menu.popup(self.result_list.viewport().mapToGlobal(pos))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """The context-menu key: Qt sends it to the view itself, at a point of its choosing;
+        open the menu of the current item instead, as MMC does."""
+        if (
+            event.type() == QEvent.Type.ContextMenu
+            and isinstance(event, QContextMenuEvent)
+            and event.reason() == QContextMenuEvent.Reason.Keyboard
+            and watched in (self.result_list, self.tree)
+        ):
+            view = self.result_list if watched is self.result_list else self.tree
+            current = view.currentIndex()
+            if current.isValid():
+                pos = view.visualRect(current).center()
+            else:
+                pos = QPoint(view.viewport().width() // 2, 4)
+            if view is self.result_list:
+                if current.isValid() and not view.selectionModel().isSelected(current):
+                    current = QModelIndex()
+                    pos = QPoint(4, view.viewport().height() // 2)
+                self._result_context_menu(pos if current.isValid() else QPoint(-1, -1))
+            else:
+                self._tree_context_menu(pos)
+            return True
+        return super().eventFilter(watched, event)
 
     def _tree_context_menu(self, pos: QPoint) -> None:
         index = self.tree.indexAt(pos)
