@@ -72,6 +72,7 @@ class Node:
 def build_tree(console: Console) -> Node:
     """The console tree of DESIGN §8 (the parts built so far). A node without a view lists its
     children (``ContainerView``)."""
+    from ui.views.domains import DOMAINS_TEXT, DomainsView
     from ui.views.policies import RecipientPoliciesView
     from ui.views.rus import RecipientUpdateServicesView
     from ui.views.sessions import CurrentSessionsView
@@ -104,6 +105,7 @@ def build_tree(console: Console) -> Node:
             "Stamps the policies' addresses on recipients",
         )
     )
+    recipients.add(Node("recipients/domains", "Domains", "domains", DomainsView, DOMAINS_TEXT))
 
     servers = root.add(
         Node("servers", "Servers", "servers", description="This organization's servers")

@@ -1,0 +1,373 @@
+"""Recipients > Domains: every policy domain with its type, the owning policy's sheet, and the DNS
+column filled from a real loopback DNS responder without blocking the GUI thread."""
+
+# The fixtures come from test_ui_support and are named as test arguments.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import dns.reversename
+import pytest
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from pytestqt.qtbot import QtBot
+
+from app import policies
+from app.settings import save_settings
+from app.store import Store
+from tests.conftest import ROOT
+from tests.dns_responder import DnsResponder, Mode
+from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
+    DialogDriver,
+    Prompts,
+    click_menu_item,
+    dialogs,
+    double_click_row,
+    menu_texts,
+    prompts,
+    right_click_row,
+    right_click_tree,
+    row_index,
+    select_row,
+    window,
+)
+from ui.dialogs.domain_dns import DomainDnsDialog
+from ui.dialogs.policy import PolicyDialog
+from ui.main_window import MainWindow
+from ui.models.domains import CHECKING, NOT_CHECKED, DomainListModel
+from ui.views.domains import DomainsView
+
+DOMAINS = "recipients/domains"
+
+ZONE = f"""
+$TTL 300
+mail.example.org.           A     192.0.2.10
+{dns.reversename.from_address("192.0.2.10").to_text()} PTR mail.example.org.
+
+example.com.                MX    10 mail.example.org.
+example.com.                TXT   "v=spf1 mx -all"
+_dmarc.example.com.         TXT   "v=DMARC1; p=none"
+
+partner.example.            MX    10 mx.partner.example.
+partner.example.            TXT   "v=spf1 mx -all"
+_dmarc.partner.example.     TXT   "v=DMARC1; p=none"
+mx.partner.example.         A     192.0.2.20
+
+loop.example.               MX    10 mail.example.org.
+loop.example.               TXT   "v=spf1 mx -all"
+"""
+
+
+@pytest.fixture(scope="module")
+def responder() -> Iterator[DnsResponder]:
+    server = DnsResponder(ZONE)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def silent() -> Iterator[DnsResponder]:
+    server = DnsResponder(ZONE)
+    server.mode = Mode.SILENT
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hosted(store: Store) -> Store:
+    """example.com (Default Policy), partner.example and loop.example shared on 'Partners',
+    and old.example on a rule nobody selected."""
+    policies.create_policy(store, "Partners", "(company=Partner)")
+    policies.add_rule(store, "Partners", "@partner.example", responsible=False)
+    policies.add_rule(store, "Partners", "@loop.example", responsible=False)
+    policies.add_rule(store, "Partners", "@example.com")
+    policies.add_rule(store, "Default Policy", "@old.example", enabled=False)
+    return store
+
+
+def use_dns(store: Store, server: DnsResponder, timeout: int = 2) -> None:
+    host, port = server.address
+    save_settings(
+        store,
+        nameservers=[f"{host}:{port}"],
+        public_name="mail.example.org",
+        public_addresses=["192.0.2.10"],
+        dns_timeout=timeout,
+    )
+
+
+def domains_view(window: MainWindow) -> DomainsView:
+    window.select_node(DOMAINS)
+    view = window.current
+    assert isinstance(view, DomainsView)
+    return view
+
+
+def shown_rows(window: MainWindow) -> list[list[str]]:
+    proxy = window.proxy
+    return [
+        [proxy.index(row, column).data() for column in range(proxy.columnCount())]
+        for row in range(proxy.rowCount())
+    ]
+
+
+def cell(window: MainWindow, domain: str, column: int, role: int = Qt.ItemDataRole.DisplayRole):  # type: ignore[no-untyped-def]
+    index = row_index(window, domain)
+    return window.proxy.index(index.row(), column).data(role)
+
+
+def check_dns_from_the_toolbar(qtbot: QtBot, window: MainWindow, view: DomainsView) -> None:
+    button = window.toolbar.widgetForAction(view.check_dns)
+    assert button is not None and button.isEnabled()
+    with qtbot.waitSignal(view.checked, timeout=30_000):
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+# -- the list ------------------------------------------------------------------------------------
+
+
+def test_every_domain_of_every_policy_with_its_type(
+    qtbot: QtBot, window: MainWindow, hosted: Store, qtmodeltester
+) -> None:  # type: ignore[no-untyped-def]
+    view = domains_view(window)
+    qtmodeltester.check(view.list_model)
+    assert shown_rows(window) == [
+        ["example.com", "Authoritative", "Partners, Default Policy", NOT_CHECKED],
+        ["loop.example", "Shared namespace", "Partners", NOT_CHECKED],
+        ["old.example", "Not accepted", "Default Policy", NOT_CHECKED],
+        ["partner.example", "Shared namespace", "Partners", NOT_CHECKED],
+    ]
+    assert window.result.title.text() == "Domains     4 domains"
+    assert window.node_of(DOMAINS).parent is window.node_of("recipients")
+
+    # A shared domain with no smart host and no DNS answer yet has no confirmed route onward.
+    partner = cell(window, "partner.example", 0, Qt.ItemDataRole.ToolTipRole)
+    assert partner.startswith("No smart host is set and DNS has not been checked yet")
+    old = cell(window, "old.example", 0, Qt.ItemDataRole.ToolTipRole)
+    assert "refuses its mail (550 5.7.1 Unable to relay)" in old
+    assert "select the address on the E-Mail Addresses tab of 'Default Policy'" in old
+    assert cell(window, "example.com", 0, Qt.ItemDataRole.ToolTipRole) is None
+    rows = {row.domain: row for row in view.list_model.rows()}
+    assert [d for d, row in rows.items() if row.flagged] == [
+        "loop.example",
+        "old.example",
+        "partner.example",
+    ]
+
+
+def test_idn_domains_are_shown_in_unicode(qtbot: QtBot, window: MainWindow, store: Store) -> None:
+    policies.add_rule(store, "Default Policy", "@bücher.example")
+    domains_view(window)
+    assert [row[0] for row in shown_rows(window)] == ["bücher.example", "example.com"]
+
+
+def test_a_smart_host_is_a_route_onward_unless_it_is_this_server(
+    qtbot: QtBot, window: MainWindow, hosted: Store
+) -> None:
+    save_settings(hosted, smart_host="relay.partner.example:25")
+    view = domains_view(window)
+    rows = {row.domain: row for row in view.list_model.rows()}
+    assert not rows["partner.example"].flagged
+    tip = cell(window, "partner.example", 1, Qt.ItemDataRole.ToolTipRole)
+    assert tip == "Onward through the smart host relay.partner.example:25."
+
+    save_settings(hosted, smart_host="127.0.0.1:2525")
+    qtbot.waitUntil(lambda: view.row("partner.example").flagged, timeout=5000)  # type: ignore[union-attr]
+    tip = cell(window, "partner.example", 0, Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith("The smart host 127.0.0.1:2525 is this server, so the mail would loop")
+
+
+def test_the_list_follows_policy_changes_from_another_process(
+    qtbot: QtBot, window: MainWindow, store: Store, data_dir
+) -> None:  # type: ignore[no-untyped-def]
+    domains_view(window)
+    subprocess.run(
+        [sys.executable, "-m", "app", "--data-dir", str(data_dir), "policy", "rule", "add",
+         "Default Policy", "@later.example", "--not-responsible"],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    qtbot.waitUntil(lambda: window.proxy.rowCount() == 2, timeout=5000)
+    assert shown_rows(window)[1][:2] == ["later.example", "Shared namespace"]
+
+
+def test_double_click_opens_the_policy_that_owns_the_domain(
+    qtbot: QtBot, window: MainWindow, hosted: Store, dialogs: DialogDriver
+) -> None:
+    domains_view(window)
+    seen: list[str] = []
+
+    def look(sheet: PolicyDialog) -> None:
+        seen.append(sheet.windowTitle())
+        sheet.reject()
+
+    dialogs.expect(PolicyDialog, look)
+    double_click_row(qtbot, window, "partner.example")
+    qtbot.waitUntil(lambda: seen != [], timeout=5000)
+    dialogs.expect(PolicyDialog, look)
+    double_click_row(qtbot, window, "old.example")
+    qtbot.waitUntil(lambda: len(seen) == 2, timeout=5000)
+    assert seen == ["Partners Properties", "Default Policy Properties"]
+
+
+# -- DNS -----------------------------------------------------------------------------------------
+
+
+def test_check_dns_fills_the_dns_column_from_a_real_dns_server(
+    qtbot: QtBot, window: MainWindow, hosted: Store, responder: DnsResponder, qtmodeltester
+) -> None:  # type: ignore[no-untyped-def]
+    use_dns(hosted, responder)
+    view = domains_view(window)
+    check_dns_from_the_toolbar(qtbot, window, view)
+    qtmodeltester.check(view.list_model)
+    dns_column = {row[0]: row[3] for row in shown_rows(window)}
+    assert dns_column["example.com"] == "OK (4 checks)"
+    assert dns_column["partner.example"] == (
+        "Error: MX of partner.example names mx.partner.example (10), not this server "
+        "(mail.example.org); its mail goes elsewhere."
+    )
+    assert dns_column["loop.example"].startswith("Warning: loop.example has no DMARC record")
+    assert dns_column["old.example"].startswith("Error: ")
+    tip = cell(window, "example.com", DomainListModel.COL_DNS, Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith("Every check is OK.\nChecked at ")
+    assert "DNS checked at" in window.result.title.text()
+
+    # The route onward, from DNS: partner.example's MX is elsewhere; loop.example's is here.
+    rows = {row.domain: row for row in view.list_model.rows()}
+    assert not rows["partner.example"].flagged
+    assert rows["partner.example"].route.text == "Onward by DNS to mx.partner.example."  # type: ignore[union-attr]
+    assert rows["loop.example"].flagged
+    loop_tip = cell(window, "loop.example", 0, Qt.ItemDataRole.ToolTipRole)
+    assert loop_tip.startswith("DNS sends mail for loop.example to this server (mail.example.org)")
+    assert "Set a smart host" in loop_tip
+
+
+def test_check_dns_from_the_context_menu_checks_the_selected_domain(
+    qtbot: QtBot, window: MainWindow, hosted: Store, responder: DnsResponder
+) -> None:
+    use_dns(hosted, responder)
+    view = domains_view(window)
+    menu = right_click_row(qtbot, window, "example.com")
+    assert menu_texts(menu) == ["Check DNS", "DNS Details...", "Refresh", "Properties"]
+    with qtbot.waitSignal(view.checked, timeout=30_000):
+        click_menu_item(qtbot, menu, "Check DNS")
+    dns_column = {row[0]: row[3] for row in shown_rows(window)}
+    assert dns_column["example.com"] == "OK (4 checks)"
+    assert dns_column["partner.example"] == NOT_CHECKED
+
+
+def test_check_dns_never_blocks_the_gui_thread(
+    qtbot: QtBot, window: MainWindow, store: Store, silent: DnsResponder
+) -> None:
+    use_dns(store, silent, timeout=1)
+    view = domains_view(window)
+    gaps: list[int] = []
+    clock = QElapsedTimer()
+    clock.start()
+    probe = QTimer()
+    probe.setInterval(5)
+
+    def tick() -> None:
+        gaps.append(clock.restart())
+
+    probe.timeout.connect(tick)
+    probe.start()
+    started = time.monotonic()
+    try:
+        with qtbot.waitSignal(view.checked, timeout=30_000):
+            view.check_dns.trigger()
+            assert cell(window, "example.com", DomainListModel.COL_DNS) == CHECKING
+            assert not view.check_dns.isEnabled()
+            assert "running" in view.check_dns.toolTip()
+            assert view.is_busy()
+    finally:
+        probe.stop()
+    assert time.monotonic() - started > 0.9, "the check really waited for the silent server"
+    assert len(gaps) > 50
+    assert max(gaps[1:]) < 150, f"the GUI thread stalled for {max(gaps[1:])} ms"
+    text = cell(window, "example.com", DomainListModel.COL_DNS)
+    assert text.startswith("Unknown: "), text
+    assert "missing" not in text.lower() and "no mx" not in text.lower()
+    assert view.check_dns.isEnabled()
+
+
+def test_dns_details_say_what_to_add_and_check_again(
+    qtbot: QtBot,
+    window: MainWindow,
+    hosted: Store,
+    responder: DnsResponder,
+    dialogs: DialogDriver,
+    qtmodeltester,
+) -> None:  # type: ignore[no-untyped-def]
+    use_dns(hosted, responder)
+    view = domains_view(window)
+    check_dns_from_the_toolbar(qtbot, window, view)
+    select_row(qtbot, window, "loop.example")
+    seen: dict[str, object] = {}
+
+    def inspect(dialog: DomainDnsDialog) -> None:
+        qtmodeltester.check(dialog.results)
+        seen["title"] = dialog.windowTitle()
+        seen["type"] = dialog.type_label.text()
+        seen["route"] = dialog.route_label.text()
+        checks = [dialog.results.index(row, 0).data() for row in range(dialog.results.rowCount())]
+        seen["checks"] = checks
+        seen["advice"] = dialog.advice.text()
+        seen["record"] = dialog.record.toPlainText()
+        with qtbot.waitSignal(view.checked, timeout=30_000):
+            qtbot.mouseClick(dialog.check_button, Qt.MouseButton.LeftButton)
+            seen["during"] = dialog.checked_label.text()
+            seen["button during"] = dialog.check_button.isEnabled()
+        seen["after"] = dialog.checked_label.text()
+        dialog.reject()
+
+    dialogs.expect(DomainDnsDialog, inspect)
+    menu = right_click_row(qtbot, window, "loop.example")
+    click_menu_item(qtbot, menu, "DNS Details...")
+    qtbot.waitUntil(lambda: "after" in seen, timeout=30_000)
+    assert seen["title"] == "loop.example DNS"
+    assert seen["type"] == "Shared namespace"
+    assert str(seen["route"]).startswith("DNS sends mail for loop.example to this server")
+    assert seen["checks"] == [
+        "MX records",
+        "MX host",
+        "SPF",
+        "DMARC",
+        "This server: IPv4 address",
+        "This server: IPv6 address",
+        "This server: reverse DNS (IPv4)",
+    ]
+    # The first finding that is not OK is selected: the missing DMARC record, with its record.
+    assert "DMARC" in str(seen["advice"])
+    assert seen["record"] == '_dmarc.loop.example. 3600 IN TXT "v=DMARC1; p=none"'
+    assert (seen["during"], seen["button during"]) == (CHECKING, False)
+    assert seen["after"] not in (CHECKING, "")
+
+
+def test_a_dns_check_that_cannot_start_says_why(
+    qtbot: QtBot, window: MainWindow, store: Store, prompts: Prompts, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from app.errors import PostroomError
+    from ui.views import domains as domains_module
+
+    def refuse(_settings: object) -> object:
+        raise PostroomError("Nameserver 'x' is not an IP address.")
+
+    monkeypatch.setattr(domains_module, "config_from_settings", refuse)
+    view = domains_view(window)
+    view.check_dns.trigger()
+    assert prompts.errors == ["Nameserver 'x' is not an IP address."]
+    assert not view.is_busy()
+    assert cell(window, "example.com", DomainListModel.COL_DNS) == NOT_CHECKED
+
+
+def test_right_click_on_the_node_offers_check_dns(qtbot: QtBot, window: MainWindow) -> None:
+    domains_view(window)
+    menu = right_click_tree(qtbot, window, DOMAINS)
+    assert menu_texts(menu) == ["Check DNS", "Refresh", "Export List..."]
+    menu.close()

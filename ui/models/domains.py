@@ -1,0 +1,400 @@
+"""The Domains list and a domain's DNS results as Qt models, and what "a route onward" means.
+
+A shared-namespace domain (a rule without "This organization is responsible for all mail
+delivery to this address") delivers the addresses Postroom knows and sends the rest onward. The
+SMTP service (``app.smtp.routing``) sends it onward through the ``smart_host`` setting when one
+is set, else to the domain's mail exchangers from DNS (MX, else A / AAAA). So a shared domain has
+a route onward when:
+
+- a smart host is set and it is not this server (same host and one of our listen ports), or
+- no smart host is set and DNS names mail exchangers for the domain, none of them this server.
+
+It has none when the smart host is this server, or DNS says the domain takes no mail (null MX,
+NXDOMAIN, no host), or its MX points back here, which is the usual shared-namespace setup and
+needs a smart host for the other mail system. Until DNS has been asked, or when it did not
+answer, the route is not confirmed; the list flags that too, and says which it is.
+
+The models run on the GUI thread; ``route_by_dns`` blocks on DNS and runs on a worker.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QStyle
+
+from app import addressing, dns_check
+from app.dns_check import CheckResult, DnsConfig, Status
+from app.dns_health import CheckedResults
+from app.errors import PostroomError
+from app.model import RecipientPolicy
+from app.settings import Settings, parse_host_port
+from ui import icons
+from ui.models.table import RowTableModel
+
+Index = QModelIndex | QPersistentModelIndex
+
+DomainKind = Literal["authoritative", "shared", "unused"]
+
+KIND_TEXT: dict[str, str] = {
+    "authoritative": "Authoritative",
+    "shared": "Shared namespace",
+    "unused": "Not accepted",
+}
+STATUS_TEXT = {
+    Status.OK: "OK",
+    Status.WARNING: "Warning",
+    Status.ERROR: "Error",
+    Status.UNKNOWN: "Unknown",
+}
+CHECK_TEXT = {
+    "mx": "MX records",
+    "mx-target": "MX host",
+    "null-mx": "Null MX",
+    "spf": "SPF",
+    "dmarc": "DMARC",
+    "server-a": "This server: IPv4 address",
+    "server-aaaa": "This server: IPv6 address",
+    "ptr-v4": "This server: reverse DNS (IPv4)",
+    "ptr-v6": "This server: reverse DNS (IPv6)",
+}
+NOT_CHECKED = "Not checked"
+CHECKING = "Checking..."
+
+
+def status_icon(status: Status | None) -> QIcon:
+    """The icon of a check's status (None: not checked)."""
+    if status is Status.OK:
+        return icons.icon("apply")
+    if status is Status.WARNING:
+        return icons.icon("warning")
+    if status is Status.ERROR:
+        return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical)
+    return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxQuestion)
+
+
+def short_time(moment: datetime) -> str:
+    """A check's time in local time: the clock time today, the date and time before."""
+    local = moment.astimezone()
+    if local.date() == datetime.now().astimezone().date():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+# -- the route onward ------------------------------------------------------------------------------
+
+
+class RouteState(Enum):
+    """Whether mail for a shared domain has somewhere to go besides this server."""
+
+    ROUTED = "routed"
+    NONE = "none"  # a smart host that is this server, null MX, NXDOMAIN, MX back to here
+    UNCONFIRMED = "unconfirmed"  # DNS not asked yet, or it did not answer
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where mail for a shared domain goes onward, and what to do when it cannot."""
+
+    state: RouteState
+    text: str
+    #: When DNS was asked (None: decided from the settings alone).
+    checked_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state is RouteState.ROUTED
+
+
+def our_host_names(settings: Settings, *, resolve: bool = False) -> set[str]:
+    """The names this server answers to. ``resolve`` adds the fully qualified name, which may
+    ask DNS: only on a worker thread."""
+    names = {"localhost", socket.gethostname().lower()}
+    if settings.fqdn:
+        names.add(settings.fqdn.lower())
+    if settings.public_name:
+        names.add(settings.public_name.lower())
+    if resolve:
+        names.add(settings.host_name.lower().rstrip("."))
+    return {name for name in names if name}
+
+
+def route_by_settings(settings: Settings) -> Route | None:
+    """The route the smart host gives (None: no smart host is set, DNS decides). No I/O."""
+    if not settings.smart_host:
+        return None
+    try:
+        host, port = parse_host_port(settings.smart_host, 25)
+    except PostroomError:
+        return Route(
+            RouteState.NONE,
+            f"The smart host setting '{settings.smart_host}' is not HOST[:PORT]; "
+            "correct it on the Delivery tab of the Default SMTP Virtual Server.",
+        )
+    listen = [parse_host_port(text) for text in settings.listen]
+    ours = host.lower() in our_host_names(settings) or _is_own_address(host, listen)
+    if ours and port in {listen_port for _, listen_port in listen}:
+        return Route(
+            RouteState.NONE,
+            f"The smart host {settings.smart_host} is this server, so the mail would loop. "
+            "Set the smart host to the other mail system that shares the domain.",
+        )
+    return Route(RouteState.ROUTED, f"Onward through the smart host {settings.smart_host}.")
+
+
+def route_by_dns(domain: str, config: DnsConfig, our_names: Iterable[str]) -> Route:
+    """Where DNS sends mail for ``domain`` that is not for a known address. Worker thread only:
+    blocks on DNS for up to a few lifetimes."""
+    shown = addressing.display_domain(domain)
+    names = {name.lower().rstrip(".") for name in our_names}
+    checked_at = datetime.now().astimezone()
+    try:
+        exchangers = dns_check.mail_exchangers(domain, config)
+    except dns_check.UndeliverableError as error:
+        return Route(
+            RouteState.NONE,
+            f"{error} Mail to unknown addresses in {shown} cannot go onward: set a smart host "
+            "for the other mail system, or make the domain authoritative.",
+            checked_at,
+        )
+    except PostroomError as error:
+        return Route(
+            RouteState.UNCONFIRMED,
+            f"The route onward could not be confirmed: {error} Check DNS again later.",
+            checked_at,
+        )
+    hosts = ", ".join(addressing.display_domain(mx.host) for mx in exchangers)
+    back_here = [mx.host for mx in exchangers if mx.host.lower() in names]
+    if back_here:
+        return Route(
+            RouteState.NONE,
+            f"DNS sends mail for {shown} to this server ({hosts}), so mail for addresses that "
+            "are not here would loop. Set a smart host for the other mail system that shares "
+            "the domain (Default SMTP Virtual Server > Properties > Delivery).",
+            checked_at,
+        )
+    return Route(RouteState.ROUTED, f"Onward by DNS to {hosts}.", checked_at)
+
+
+def _is_own_address(host: str, listen: Sequence[tuple[str, int]]) -> bool:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified or any(host == own for own, _ in listen)
+
+
+NOT_CHECKED_ROUTE = Route(
+    RouteState.UNCONFIRMED,
+    "No smart host is set and DNS has not been checked yet, so nothing confirms that mail for "
+    "addresses that are not here can go onward. Use Check DNS, or set a smart host.",
+)
+
+
+# -- the Domains list --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DomainRow:
+    """One domain of the Domains list."""
+
+    #: The domain as stored (lower-case A-labels).
+    domain: str
+    kind: DomainKind
+    #: The policies whose SMTP rules name it, in priority order (enabled rules first).
+    policies: tuple[str, ...]
+    dns: CheckedResults | None = None
+    checking: bool = False
+    #: Shared domains only: where mail for unknown addresses goes.
+    route: Route | None = None
+    #: Names of policies that have it only on rules that are not selected.
+    unselected_in: tuple[str, ...] = field(default=())
+
+    @property
+    def shown(self) -> str:
+        return addressing.display_domain(self.domain)
+
+    @property
+    def status(self) -> Status | None:
+        return self.dns.status if self.dns is not None else None
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the list shows a warning on the domain itself (not its DNS)."""
+        if self.kind == "unused":
+            return True
+        return self.kind == "shared" and (self.route is None or not self.route.ok)
+
+    def flag_text(self) -> str:
+        if self.kind == "unused":
+            names = ", ".join(f"'{name}'" for name in self.unselected_in)
+            return (
+                f"No selected address rule names {self.shown}, so Postroom refuses its mail "
+                f"(550 5.7.1 Unable to relay). To accept it, select the address on the E-Mail "
+                f"Addresses tab of {names}."
+            )
+        if self.kind == "shared":
+            route = self.route or NOT_CHECKED_ROUTE
+            return route.text
+        return ""
+
+
+def domain_rows(policies: Sequence[RecipientPolicy]) -> list[DomainRow]:
+    """Every domain on an SMTP rule of any policy: authoritative if an enabled rule for it is
+    responsible, shared if enabled rules name it but none is, and "not accepted" if only rules
+    that are not selected name it. ``policies`` in priority order (as ``list_policies``)."""
+    enabled_by: dict[str, list[str]] = {}
+    disabled_by: dict[str, list[str]] = {}
+    responsible: dict[str, bool] = {}
+    for policy in policies:
+        for rule in policy.rules:
+            if not rule.is_smtp:
+                continue
+            domain = addressing.split_address(rule.address)[1].lower()
+            if not domain:
+                continue
+            if rule.enabled:
+                responsible[domain] = responsible.get(domain, False) or rule.responsible
+                _add(enabled_by, domain, policy.name)
+            else:
+                _add(disabled_by, domain, policy.name)
+    rows = []
+    for domain in sorted(set(enabled_by) | set(disabled_by)):
+        if domain in enabled_by:
+            kind: DomainKind = "authoritative" if responsible[domain] else "shared"
+            names = enabled_by[domain] + [
+                name for name in disabled_by.get(domain, []) if name not in enabled_by[domain]
+            ]
+            rows.append(DomainRow(domain, kind, tuple(names)))
+        else:
+            names = disabled_by[domain]
+            rows.append(DomainRow(domain, "unused", tuple(names), unselected_in=tuple(names)))
+    return rows
+
+
+def _add(index: dict[str, list[str]], domain: str, name: str) -> None:
+    names = index.setdefault(domain, [])
+    if name not in names:
+        names.append(name)
+
+
+def dns_text(row: DomainRow) -> str:
+    """The DNS column: the worst finding, or that nothing was checked yet."""
+    if row.checking:
+        return CHECKING
+    if row.dns is None:
+        return NOT_CHECKED
+    results = row.dns.results
+    status = row.dns.status
+    if status is Status.OK:
+        return f"OK ({len(results)} checks)"
+    worst = [result for result in results if result.status is status]
+    more = sum(1 for result in results if result.status is not Status.OK) - 1
+    text = f"{STATUS_TEXT[status]}: {worst[0].summary}"
+    return f"{text} (+{more} more)" if more > 0 else text
+
+
+def dns_tooltip(row: DomainRow) -> str:
+    if row.dns is None:
+        return "DNS has not been checked yet. Use Check DNS." if not row.checking else CHECKING
+    lines = [
+        f"{STATUS_TEXT[result.status]}: {result.summary}"
+        for result in row.dns.results
+        if result.status is not Status.OK
+    ] or ["Every check is OK."]
+    lines.append(f"Checked at {short_time(row.dns.checked_at)}. DNS Details shows what to do.")
+    return "\n".join(lines)
+
+
+class DomainListModel(RowTableModel[DomainRow]):
+    """Domains: Domain | Type | Policies | DNS. GUI thread only."""
+
+    COL_DOMAIN, COL_TYPE, COL_POLICIES, COL_DNS = range(4)
+    HEADERS = ("Domain", "Type", "Policies", "DNS")
+
+    def key(self, row: DomainRow) -> Hashable:
+        return row.domain
+
+    def display(self, row: DomainRow, column: int) -> str:
+        if column == self.COL_DOMAIN:
+            return row.shown
+        if column == self.COL_TYPE:
+            return KIND_TEXT[row.kind]
+        if column == self.COL_POLICIES:
+            return ", ".join(row.policies)
+        return dns_text(row)
+
+    def sort_value(self, row: DomainRow, column: int) -> Any:
+        if column == self.COL_TYPE:
+            return ("authoritative", "shared", "unused").index(row.kind)
+        if column == self.COL_DNS:
+            order = {Status.ERROR: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.OK: 3}
+            return order.get(row.status, 4) if row.status is not None else 4
+        return super().sort_value(row, column)
+
+    def decoration(self, row: DomainRow, column: int) -> Any:
+        return icons.icon("warning" if row.flagged else "domains")
+
+    def tooltip(self, row: DomainRow, column: int) -> str | None:
+        if column == self.COL_DNS:
+            return dns_tooltip(row)
+        if column in (self.COL_DOMAIN, self.COL_TYPE) and row.flag_text():
+            return row.flag_text()
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if (
+            role == Qt.ItemDataRole.DecorationRole
+            and index.isValid()
+            and index.column() == self.COL_DNS
+            and index.row() < self.rowCount()
+        ):
+            row = self.row_object(index.row())
+            return None if row.checking else status_icon(row.status)
+        return super().data(index, role)
+
+
+# -- one domain's results ------------------------------------------------------------------------
+
+
+class CheckResultModel(RowTableModel[tuple[int, CheckResult]]):
+    """A domain's DNS checks: Check | Status | Finding. GUI thread only."""
+
+    COL_CHECK, COL_STATUS, COL_FINDING = range(3)
+    HEADERS = ("Check", "Status", "Finding")
+
+    def key(self, row: tuple[int, CheckResult]) -> Hashable:
+        return row[0]
+
+    def set_results(self, results: Iterable[CheckResult]) -> None:
+        self.set_rows(list(enumerate(results)))
+
+    def result(self, row: int) -> CheckResult:
+        return self.row_object(row)[1]
+
+    def display(self, row: tuple[int, CheckResult], column: int) -> str:
+        result = row[1]
+        if column == self.COL_CHECK:
+            return CHECK_TEXT.get(result.check, result.check)
+        if column == self.COL_STATUS:
+            return STATUS_TEXT[result.status]
+        return result.summary
+
+    def sort_value(self, row: tuple[int, CheckResult], column: int) -> Any:
+        if column == self.COL_CHECK:
+            return row[0]
+        return super().sort_value(row, column)
+
+    def decoration(self, row: tuple[int, CheckResult], column: int) -> Any:
+        return status_icon(row[1].status)
+
+    def tooltip(self, row: tuple[int, CheckResult], column: int) -> str | None:
+        return row[1].advice or None

@@ -1,0 +1,261 @@
+"""Recipients > Domains: every domain of every policy, its type, its policies and its DNS health.
+
+Check DNS runs the checks of ``app.dns_health`` on the console's task runner: the configuration
+is read from the settings here on the GUI thread, ``DnsHealthCache.check`` and the route lookups
+run on a worker, and the results come back with the time they were taken. The list shows the
+cached results at once and never waits for DNS.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QAction
+
+from app import policies
+from app.dns_check import DnsConfig
+from app.dns_health import DnsHealthCache, config_from_settings
+from app.errors import PostroomError
+from app.model import RecipientPolicy
+from app.settings import Settings, load_settings
+from ui import messages
+from ui.dialogs.policy import PolicyDialog
+from ui.formatting import plural
+from ui.models.domains import (
+    NOT_CHECKED_ROUTE,
+    DomainListModel,
+    DomainRow,
+    Route,
+    domain_rows,
+    our_host_names,
+    route_by_dns,
+    route_by_settings,
+)
+from ui.views.base import MenuEntry, ResultView, make_action, set_enabled
+
+if TYPE_CHECKING:
+    from ui.console import Console
+    from ui.tree import Node
+
+log = logging.getLogger(__name__)
+
+DOMAINS_TEXT = "Every domain on a policy, its type and its DNS health"
+CHECK_RUNNING = "A DNS check is running; its results appear when it is done."
+
+
+def check_domains(
+    cache: DnsHealthCache,
+    domains: list[str],
+    shared: list[str],
+    config: DnsConfig,
+    settings: Settings,
+) -> dict[str, Route]:
+    """Worker thread: check ``domains`` (and this server) into ``cache``, and find the route
+    onward of each ``shared`` domain by DNS. Blocks on DNS for up to a few lifetimes."""
+    cache.check(domains, config)
+    our_names = our_host_names(settings, resolve=True)
+    return {domain: route_by_dns(domain, config, our_names) for domain in shared}
+
+
+class DomainsView(ResultView):
+    """The Domains node. The DNS results and routes live as long as the console window."""
+
+    default_sort_column = DomainListModel.COL_DOMAIN
+    default_column_widths = (200, 130, 200, 360)
+
+    checked = Signal()
+    """A DNS check ended (successfully or not); the cache and routes are up to date."""
+
+    def __init__(self, console: Console, node: Node) -> None:
+        super().__init__(console, node)
+        self.list_model = DomainListModel(self)
+        self.model = self.list_model
+        self.cache = DnsHealthCache()
+        self.routes: dict[str, Route] = {}
+        self.checking: set[str] = set()
+        self._policies: list[RecipientPolicy] = []
+        self._settings_route: Route | None = None
+        self._selection: list[int] = []
+        self.check_dns = make_action(
+            self,
+            "Check &DNS",
+            "check-dns",
+            None,
+            "Check the DNS records of the selected domains (all domains when none is selected)",
+        )
+        self.dns_details = make_action(
+            self,
+            "DNS &Details...",
+            "check-dns",
+            None,
+            "What DNS says about the domain, and which records to add",
+        )
+        self.check_dns.triggered.connect(lambda: self.start_check(self._selected_domains()))
+        self.dns_details.triggered.connect(self._show_details)
+        console.watcher.changed.connect(self.refresh)
+
+    # -- list ------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reload the domains from the policies and the smart host from the settings (two short
+        reads), and show the cached DNS results."""
+        try:
+            self._policies = policies.list_policies(self.console.store)
+            self._settings_route = route_by_settings(load_settings(self.console.store))
+        except PostroomError as error:
+            messages.error(self.parent_widget, error)
+            return
+        self._show_rows()
+
+    def _show_rows(self) -> None:
+        rows = []
+        for row in domain_rows(self._policies):
+            route: Route | None = None
+            if row.kind == "shared":
+                route = self._settings_route or self.routes.get(row.domain, NOT_CHECKED_ROUTE)
+            rows.append(
+                DomainRow(
+                    row.domain,
+                    row.kind,
+                    row.policies,
+                    dns=self.cache.cached(row.domain),
+                    checking=row.domain in self.checking,
+                    route=route,
+                    unselected_in=row.unselected_in,
+                )
+            )
+        self.list_model.set_rows(rows)
+        self.status_changed.emit()
+        self.actions_changed.emit()
+
+    def row(self, domain: str) -> DomainRow | None:
+        """The list's row of a domain (A-label), None when it is not listed."""
+        number = self.list_model.row_of(domain)
+        return self.list_model.row_object(number) if number is not None else None
+
+    def owner(self, domain: str) -> RecipientPolicy | None:
+        """The policy a double-click opens: the highest-priority one that names the domain."""
+        row = self.row(domain)
+        if row is None or not row.policies:
+            return None
+        return next((p for p in self._policies if p.name == row.policies[0]), None)
+
+    def status_text(self) -> str:
+        text = plural(self.list_model.rowCount(), "domain")
+        if self.checking:
+            text += " - checking DNS..."
+        else:
+            server = self.cache.cached_server()
+            if server is not None:
+                text += f" - DNS checked at {_clock(server.checked_at)}"
+        return text
+
+    def is_busy(self) -> bool:
+        return bool(self.checking)
+
+    def _selected_domains(self) -> list[str]:
+        rows = self.list_model.rows()
+        chosen = [rows[number].domain for number in self._selection if number < len(rows)]
+        return chosen or [row.domain for row in rows]
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def update_actions(self, rows: list[int]) -> None:
+        self._selection = list(rows)
+        set_enabled(self.std.properties, len(rows) == 1)
+        set_enabled(self.dns_details, len(rows) == 1)
+        if self.checking:
+            set_enabled(self.check_dns, False, CHECK_RUNNING)
+        else:
+            set_enabled(
+                self.check_dns,
+                self.list_model.rowCount() > 0,
+                "No policy names a domain yet.",
+            )
+
+    def node_menu(self) -> list[MenuEntry]:
+        return [self.check_dns, None, self.std.refresh, self.std.export_list]
+
+    def item_menu(self, rows: list[int]) -> list[MenuEntry]:
+        return [self.check_dns, self.dns_details, None, self.std.refresh, None, self.std.properties]
+
+    def toolbar_actions(self) -> list[QAction]:
+        return [self.check_dns]
+
+    def properties(self, rows: list[int]) -> None:
+        """Double-click, Enter or Properties: the sheet of the policy that owns the domain."""
+        if len(rows) != 1:
+            return
+        policy = self.owner(self.list_model.row_object(rows[0]).domain)
+        if policy is None:
+            return
+        PolicyDialog.edit(self.parent_widget, self.console.store, policy)
+        self.refresh()
+
+    def _show_details(self) -> None:
+        if len(self._selection) != 1:
+            return
+        from ui.dialogs.domain_dns import DomainDnsDialog
+
+        DomainDnsDialog.show_details(
+            self.parent_widget, self, self.list_model.row_object(self._selection[0]).domain
+        )
+
+    # -- Check DNS -------------------------------------------------------------------------
+
+    def start_check(self, domains: list[str]) -> bool:
+        """Check ``domains`` in the background; False (and a message) when it cannot start.
+        ``checked`` is emitted when the results are in."""
+        domains = [domain for domain in domains if domain not in self.checking]
+        if not domains:
+            return False
+        try:
+            settings = load_settings(self.console.store)
+            config = config_from_settings(settings)
+        except PostroomError as error:
+            messages.error(self.parent_widget, error)
+            return False
+        shared = [
+            domain
+            for domain in domains
+            if (row := self.row(domain)) is not None
+            and row.kind == "shared"
+            and route_by_settings(settings) is None
+        ]
+        self.checking.update(domains)
+        self._show_rows()
+        log.info("checking DNS of %s", ", ".join(domains))
+        self.console.tasks.submit(
+            "check DNS",
+            check_domains,
+            self.cache,
+            domains,
+            shared,
+            config,
+            settings,
+            on_success=lambda routes: self._check_done(domains, routes),
+            on_failure=lambda error: self._check_failed(domains, error),
+        )
+        return True
+
+    def _check_done(self, domains: list[str], routes: dict[str, Route]) -> None:
+        self.routes.update(routes)
+        self.checking.difference_update(domains)
+        self._show_rows()
+        self.checked.emit()
+
+    def _check_failed(self, domains: list[str], error: Exception) -> None:
+        self.checking.difference_update(domains)
+        self._show_rows()
+        self.checked.emit()
+        if isinstance(error, PostroomError):
+            messages.error(self.parent_widget, error)
+        else:
+            messages.error(self.parent_widget, f"The DNS check failed: {error}")
+
+
+def _clock(moment: datetime) -> str:
+    return moment.astimezone().strftime("%H:%M:%S")
