@@ -17,8 +17,13 @@ from app.store import settings as rows
 MIB = 1024 * 1024
 
 
-def parse_host_port(text: str, default_port: int = 2525) -> tuple[str, int]:
-    """``HOST:PORT``, ``[v6]:PORT`` or ``HOST`` → (host, port); or a refusal."""
+def parse_host_port(
+    text: str, default_port: int = 2525, *, any_port: bool = False
+) -> tuple[str, int]:
+    """``HOST:PORT``, ``[v6]:PORT`` or ``HOST`` → (host, port); or a refusal.
+
+    ``any_port`` allows port 0 (a free port chosen when listening).
+    """
     text = text.strip()
     host, port_text = text, ""
     if text.startswith("["):
@@ -30,7 +35,7 @@ def parse_host_port(text: str, default_port: int = 2525) -> tuple[str, int]:
         port = int(port_text) if port_text else default_port
     except ValueError:
         port = -1
-    if not host or not 0 < port < 65536:
+    if not host or not (0 if any_port else 1) <= port < 65536:
         raise PostroomError(
             f"'{text}' is not a listen address. Write HOST:PORT, e.g. 127.0.0.1:2525 or [::1]:2525."
         )

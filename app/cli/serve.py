@@ -71,7 +71,7 @@ def _start_rus(context: Context) -> Any:
 def serve_command(args: argparse.Namespace, context: Context) -> int:
     listen = None
     if args.listen:
-        listen = [format_host_port(*parse_host_port(text)) for text in args.listen]
+        listen = [format_host_port(*parse_host_port(text, any_port=True)) for text in args.listen]
     store = context.store()
     lock = ServeLock(store.paths)
     lock.acquire()

@@ -158,7 +158,9 @@ class SmtpService:
             if self._controllers:
                 return
             settings = load_settings(self._store)
-            wanted = [parse_host_port(text) for text in (self._listen or settings.listen)]
+            wanted = [
+                parse_host_port(text, any_port=True) for text in (self._listen or settings.listen)
+            ]
             sockets: list[socket.socket] = []
             try:
                 for host, port in wanted:
