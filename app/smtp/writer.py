@@ -16,6 +16,7 @@ import os
 import signal
 import struct
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from app import maildir
@@ -25,6 +26,8 @@ LENGTH = struct.Struct("!I")
 JOB = struct.Struct("!QH")
 FILE = struct.Struct("!HHI")
 ACK = struct.Struct("!QB")
+# Parallel fsyncs: the file system's journal commits concurrent ones together.
+_FSYNC_THREADS = 16
 
 
 def encode_job(job_id: int, files: list[tuple[Path, Path, bytes]]) -> bytes:
@@ -78,31 +81,81 @@ def split_frames(buffer: bytearray) -> list[bytes]:
     return frames
 
 
-def _stage(tmp: Path, final: Path, data: bytes) -> maildir.StagedFile:
+def _write(tmp: Path, final: Path, data: bytes) -> tuple[maildir.StagedFile, int]:
+    """Write a file in ``tmp`` (not yet fsync'ed); the staged file and its open descriptor."""
+    name = maildir.unique_name(len(data))
     try:
-        return maildir.stage(tmp, final, data)
+        fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except FileNotFoundError:
         if final.name == "new":
             maildir.ensure(final.parent)
         else:
             for folder in (tmp, final):
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return maildir.stage(tmp, final, data)
+        fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    item = maildir.StagedFile(tmp / name, final / name)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        maildir.discard([item])
+        raise
+    return item, fd
 
 
-def write_batch(jobs: list[tuple[int, list[tuple[Path, Path, bytes]]]]) -> bytes:
-    """Store a batch; the acks to send (every file and folder fsync'ed before any ok)."""
-    staged: dict[int, list[maildir.StagedFile]] = {}
+def _fsync_and_close(fd: int) -> str:
+    try:
+        os.fsync(fd)
+        return ""
+    except OSError as error:
+        return _describe(error)
+    finally:
+        os.close(fd)
+
+
+def write_batch(
+    jobs: list[tuple[int, list[tuple[Path, Path, bytes]]]], pool: ThreadPoolExecutor
+) -> bytes:
+    """Store a batch; the acks to send (every file and folder fsync'ed before any ok).
+
+    The files' fsyncs run in parallel (the file system commits them together), then each job's
+    files are renamed into place and each folder is fsync'ed once.
+    """
+    written: dict[int, list[tuple[maildir.StagedFile, int]]] = {}
     errors: dict[int, str] = {}
     for job_id, files in jobs:
-        done: list[maildir.StagedFile] = []
+        done: list[tuple[maildir.StagedFile, int]] = []
         try:
             for tmp, final, data in files:
-                done.append(_stage(tmp, final, data))
-            maildir.move_into_place(done)
-            staged[job_id] = done
+                done.append(_write(tmp, final, data))
+            written[job_id] = done
         except (OSError, PostroomError) as error:
-            maildir.discard(done)
+            for item, fd in done:
+                os.close(fd)
+                maildir.discard([item])
+            errors[job_id] = _describe(error)
+    everything = [pair for done in written.values() for pair in done]
+    results = dict(
+        zip(
+            (id(p) for p in everything),
+            pool.map(_fsync_and_close, [fd for _, fd in everything]),
+            strict=True,
+        )
+    )
+    staged: dict[int, list[maildir.StagedFile]] = {}
+    for job_id, done in written.items():
+        items = [item for item, _ in done]
+        failure = next((results[id(p)] for p in done if results[id(p)]), "")
+        if failure:
+            maildir.discard(items)
+            errors[job_id] = failure
+            continue
+        try:
+            maildir.move_into_place(items)
+            staged[job_id] = items
+        except OSError as error:
             errors[job_id] = _describe(error)
     folders: dict[Path, str] = {}
     for items in staged.values():
@@ -143,14 +196,16 @@ def main() -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     source, sink = sys.stdin.fileno(), sys.stdout.fileno()
     buffer = bytearray()
+    pool = ThreadPoolExecutor(_FSYNC_THREADS, "fsync")
     while True:
         chunk = os.read(source, 1 << 20)
         if not chunk:
+            pool.shutdown()
             return 0
         buffer += chunk
         frames = split_frames(buffer)
         if frames:
-            acks = write_batch([decode_job(frame) for frame in frames])
+            acks = write_batch([decode_job(frame) for frame in frames], pool)
             view = memoryview(acks)
             while view:
                 view = view[os.write(sink, view) :]
