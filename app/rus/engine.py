@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -35,8 +35,9 @@ from app import addressing
 from app.addressing import AddressTemplate, NameValues
 from app.errors import PostroomError
 from app.filters import And, LdapFilter, Not, Or, Presence, attribute_names
-from app.model import SMTP, ProxyAddress, Recipient, RecipientPolicy
+from app.model import SMTP, Recipient, RecipientPolicy
 from app.policies import compiled_filter, now
+from app.rus.prepare import HELPER_MIN_OBJECTS, PreparedBatch, Preparer, helper_possible
 from app.store import Store
 from app.store import policies as policy_rows
 from app.store import rus as rows
@@ -45,7 +46,7 @@ from app.store.rus import DecisionKind, Provenance, RunKind, RunRecord, address_
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 2000
+BATCH_SIZE = 4000
 """Objects per write transaction: large enough to be fast, small enough to cancel promptly and
 to let other writers in between."""
 LAZY_LIMIT = 1000
@@ -104,6 +105,7 @@ class PolicySet:
         self._presence_only = frozenset(presence - valued)
         self._cache: dict[tuple[tuple[str, object], ...], RecipientPolicy | None] = {}
         self._rules: dict[int | None, tuple[ActiveRule, ...]] = {}
+        self._by_id = {policy.id: policy for policy in self.policies}
 
     def effective(self, recipient: Recipient) -> RecipientPolicy | None:
         """The single highest-priority policy whose filter matches (as ``effective_policy``).
@@ -133,6 +135,9 @@ class PolicySet:
             self._cache.clear()
         self._cache[key] = found
         return found
+
+    def by_id(self, policy_id: int | None) -> RecipientPolicy | None:
+        return self._by_id.get(policy_id)
 
     def rules(self, policy: RecipientPolicy) -> tuple[ActiveRule, ...]:
         """The policy's ``active_rules``, parsed once per batch."""
@@ -179,10 +184,14 @@ def name_values(recipient: Recipient) -> NameValues:
 
 def applied_since_stamp(policy: RecipientPolicy, recipient: Recipient) -> bool:
     """Rule (b): the policy is in the applied state since the object was last stamped."""
+    return _applied_since(policy, recipient.stamped_usn)
+
+
+def _applied_since(policy: RecipientPolicy, stamped_usn: int | None) -> bool:
     return (
         policy.apply_pending
         and policy.applied_usn is not None
-        and (recipient.stamped_usn is None or policy.applied_usn > recipient.stamped_usn)
+        and (stamped_usn is None or policy.applied_usn > stamped_usn)
     )
 
 
@@ -197,7 +206,13 @@ class Judgement:
 
 def judge(recipient: Recipient, policy: RecipientPolicy | None) -> Judgement:
     """Apply the per-object rules to a recipient whose effective policy is ``policy``."""
-    if not recipient.auto_update:
+    return _judge(recipient.auto_update, recipient.stamped_usn, bool(recipient.addresses), policy)
+
+
+def _judge(
+    auto_update: bool, stamped_usn: int | None, has_address: bool, policy: RecipientPolicy | None
+) -> Judgement:
+    if not auto_update:
         return Judgement(
             "skipped",
             policy,
@@ -205,16 +220,16 @@ def judge(recipient: Recipient, policy: RecipientPolicy | None) -> Judgement:
         )
     if policy is None:
         return Judgement("skipped", None, "no recipient policy's filter matches it")
-    if recipient.stamped_usn is None:
+    if stamped_usn is None:
         return Judgement("stamped", policy, "it had never been stamped")
-    if not recipient.addresses:
+    if not has_address:
         return Judgement("stamped", policy, "it had no e-mail address")
-    if applied_since_stamp(policy, recipient):
+    if _applied_since(policy, stamped_usn):
         return Judgement(
             "stamped",
             policy,
             f"its policy was applied (change {policy.applied_usn}) after it was last stamped "
-            f"(change {recipient.stamped_usn})",
+            f"(change {stamped_usn})",
         )
     return Judgement(
         "kept",
@@ -240,6 +255,9 @@ class TakenAddresses:
         self._pending: dict[str, int] = {}
         self._seen_usn = seen_usn
         self._changed: set[int] = set()
+        # Plain address key → h: every suffix 2 … h-1 of it is known to be someone's. Many people
+        # share a name, so without this the n-th John Smith would try n suffixes.
+        self._hints: dict[str, int] = {}
 
     def refresh(self, conn: sqlite3.Connection) -> None:
         """Take in what other programs changed; call at the start of each batch transaction."""
@@ -254,6 +272,7 @@ class TakenAddresses:
         """Forget what is known and read every address again."""
         self._pending.clear()
         self._changed.clear()
+        self._hints.clear()
         if self._owners is not None:
             self._owners = rows.address_owners(conn)
         self._seen_usn = current_usn(conn)
@@ -274,12 +293,48 @@ class TakenAddresses:
         if self._owners is not None:
             if owner is None:
                 self._owners.pop(key, None)
+                self._hints.clear()  # a suffix may have become free
             else:
                 self._owners[key] = owner
         return owner is not None and owner != by
 
-    def assign(self, key: str, owner: int) -> None:
+    def first_free(
+        self, conn: sqlite3.Connection, plain: str, by: int, own: Iterable[str]
+    ) -> tuple[str, int]:
+        """``addressing.first_free`` for recipient ``by``: the plain SMTP address if no one else
+        has it, else the lowest suffix 2, 3, … free for ``by``.
+
+        ``own``: keys of the addresses ``by`` has or was just given, which are free for it.
+        """
+
+        def taken(address: str) -> bool:
+            return self.is_taken(conn, SMTP, address, by)
+
+        if not taken(plain):
+            return plain, 0
+        if self._owners is None:
+            return addressing.first_free(plain, taken)
+        plain_key = address_key(SMTP, plain)
+        start = self._hints.get(plain_key, 2)
+        if start > 2:
+            # Below the hint every suffix is someone's: only ``by``'s own are free for it.
+            mine = [n for key in own if (n := _suffix_of(plain, key)) is not None and n < start]
+            if mine:
+                return addressing.with_suffix(plain, min(mine)), min(mine)
+        for n in range(start, addressing.MAX_SUFFIX + 1):
+            candidate = addressing.with_suffix(plain, n)
+            if not taken(candidate):
+                self._hints[plain_key] = n
+                return candidate, n
+        return addressing.first_free(plain, taken)  # raises: no suffix left
+
+    def assign(self, key: str, owner: int, plain: str = "", suffix: int = 0) -> None:
+        """``key`` is now ``owner``'s (written when the batch commits)."""
         self._pending[key] = owner
+        if suffix:
+            plain_key = address_key(SMTP, plain)
+            if self._hints.get(plain_key) == suffix:
+                self._hints[plain_key] = suffix + 1
 
     def commit(self) -> None:
         """The batch was written: its assignments are now facts."""
@@ -289,6 +344,23 @@ class TakenAddresses:
 
     def rollback(self) -> None:
         self._pending.clear()
+        self._hints.clear()
+
+
+def _suffix_of(plain: str, key: str) -> int | None:
+    """n if the address keyed ``key`` is ``with_suffix(plain, n)`` for some n >= 2."""
+    address = key.partition(":")[2]
+    plain_local, _, domain = plain.lower().rpartition("@")
+    # A suffix replaces at most the last 6 characters of a full-length local part.
+    if not address.endswith("@" + domain) or not address.startswith(plain_local[:58]):
+        return None
+    local = address.rpartition("@")[0]
+    digits = len(local) - len(local.rstrip("0123456789"))
+    for width in range(1, digits + 1):
+        n = int(local[-width:])
+        if n >= 2 and addressing.with_suffix(plain, n).lower() == address:
+            return n
+    return None
 
 
 @dataclass(frozen=True)
@@ -317,56 +389,62 @@ class Stamp:
     promote: list[tuple[int, str, str]]
     insert: list[tuple[int, str, str, bool]]
     provenance: list[Provenance]
-    new_keys: list[str]
+    new: list[tuple[str, str, int]]
+    """(key, plain address, suffix) of each address the recipient did not have."""
 
     @property
     def changed(self) -> bool:
         return bool(self.demote or self.promote or self.insert)
 
 
+Address = tuple[str, str, bool]
+"""A proxy address as the run handles it: (type, address, primary)."""
+
+
 def stamp_addresses(
     conn: sqlite3.Connection,
-    recipient: Recipient,
+    rid: int,
+    addresses: Sequence[Address],
+    values: NameValues | None,
     policy: RecipientPolicy,
     rules: Sequence[ActiveRule],
     taken: TakenAddresses,
     run_id: int,
     old_provenance: Sequence[Provenance] = (),
+    local_parts: dict[str, str] | None = None,
 ) -> Stamp:
-    """Work out a recipient's new addresses under ``policy``; raises AddressError if it cannot.
+    """Work out recipient ``rid``'s new addresses under ``policy``; AddressError if it cannot.
 
-    ``rules`` are ``active_rules(policy)``. Every generated address is added unless the recipient
-    has it already; the primary rule's address becomes the primary SMTP address.
+    ``addresses`` are those it has; ``rules`` are ``active_rules(policy)``; ``local_parts`` may
+    hold local parts generated ahead (template → local part), the others are made from
+    ``values``. Every generated address is added unless the recipient has it already; the
+    primary rule's address becomes the primary SMTP address.
     """
-    rid = int(recipient.id or 0)
-    present: dict[str, ProxyAddress] = {
-        address_key(a.type, a.address): a for a in recipient.addresses
-    }
-    values = name_values(recipient)
-    local_parts: dict[str, str] = {}
+    present: dict[str, Address] = {address_key(a[0], a[1]): a for a in addresses}
+    local_parts = {} if local_parts is None else local_parts
     made: dict[str, Provenance] = {}
     new: dict[str, str] = {}
+    fresh: list[tuple[str, str, int]] = []
     primary_key: str | None = None
-
-    def taken_by_other(address: str) -> bool:
-        return taken.is_taken(conn, SMTP, address, rid)
-
     for rule in rules:
         template = rule.template
         local = local_parts.get(template.local_template)
         if local is None:
+            if values is None:
+                raise ValueError("stamp_addresses needs the name values or the local parts")
             local = addressing.generate_local_part(template, values)
             local_parts[template.local_template] = local
         plain = f"{local}@{template.domain}"
-        address, suffix = addressing.first_free(plain, taken_by_other)
+        address, suffix = taken.first_free(conn, plain, rid, [*present, *new])
         key = "SMTP:" + address.lower()
         existing = present.get(key)
         if existing is not None:
-            address = existing.address  # keep the spelling it has
+            address = existing[1]  # keep the spelling it has
         elif key in new:
             address = new[key]
         else:
             new[key] = address
+            fresh.append((key, plain, suffix))
         if key not in made:
             made[key] = Provenance(
                 SMTP, address, policy.name, rule.text, suffix, run_id, plain if suffix else ""
@@ -374,18 +452,19 @@ def stamp_addresses(
         if rule.primary:
             primary_key = key
 
-    stamp = Stamp([], [], [], [], list(new))
+    stamp = Stamp([], [], [], [], fresh)
     new_primary = None
     if primary_key is not None:
-        current = next(
-            (k for k, a in present.items() if a.primary and a.type.upper() == SMTP), None
-        )
+        current = None
+        for k, (type_, _, primary) in present.items():
+            if primary and type_.upper() == SMTP:
+                current = k
         if current != primary_key:
             if current is not None:
-                stamp.demote.append((rid, present[current].type))
+                stamp.demote.append((rid, present[current][0]))
             if primary_key in present:
-                proxy = present[primary_key]
-                stamp.promote.append((rid, proxy.type, proxy.address))
+                type_, address, _ = present[primary_key]
+                stamp.promote.append((rid, type_, address))
             else:
                 new_primary = primary_key
     stamp.insert = [(rid, SMTP, address, key == new_primary) for key, address in new.items()]
@@ -414,14 +493,43 @@ class _Counts:
 
 @dataclass
 class _Snapshot:
+    """What a run noted when it began, in the transaction that took the lease."""
+
     run_id: int
     kind: RunKind
     started: str
     start_usn: int
     hwm: int
-    pending: list[tuple[int, int]]  # (policy id, applied usn) applied when the run began
+    pending: list[tuple[int, int]]  # (policy id, applied usn) of policies applied by then
     candidates: list[int]
     taken: TakenAddresses
+
+
+@dataclass
+class _Object:
+    """One object of a batch as the run needs it: read here, or prepared by the helper."""
+
+    id: int
+    usn: int
+    stamped_usn: int | None
+    auto_update: bool
+    addresses: tuple[Address, ...]
+    policy: RecipientPolicy | None
+    local_parts: dict[str, str]
+    values: NameValues | None  # None when prepared: the helper made every local part
+
+    @classmethod
+    def read(cls, recipient: Recipient, policies: PolicySet) -> _Object:
+        return cls(
+            int(recipient.id or 0),
+            recipient.usn,
+            recipient.stamped_usn,
+            recipient.auto_update,
+            tuple((a.type, a.address, a.primary) for a in recipient.addresses),
+            policies.effective(recipient),
+            {},
+            name_values(recipient),
+        )
 
 
 def run(
@@ -433,46 +541,27 @@ def run(
     on_progress: Callable[[Progress], None] | None = None,
     on_wait: Callable[[str], None] | None = None,
     batch_size: int = BATCH_SIZE,
+    helper: bool | None = None,
 ) -> RunRecord | None:
     """Run Update Now (``kind='update'``) or Rebuild, once another process's run has finished.
 
     Blocks the calling thread; ``on_progress`` (after each batch) and ``on_wait`` (once, with
-    the lease holder, if another run is under way) are called on the calling thread. Returns the
-    run's record; None if ``cancel`` was set while waiting for the lease. Per-object failures are
-    counted in ``errors``; a failed run (database trouble, lost lease) has outcome 'failed'.
+    the lease holder, if another run is under way) are called on the calling thread. ``helper``:
+    prepare batches in a helper process (None: for runs of ``HELPER_MIN_OBJECTS`` or more, when
+    two CPUs are there). Returns the run's record; None if ``cancel`` was set while waiting for
+    the lease. Per-object failures are counted in ``errors``; a run that could not go on
+    (database trouble, lost lease) has the outcome 'failed' and says why in ``message``.
     """
     if kind not in ("update", "rebuild"):
         raise ValueError(f"unknown run kind {kind!r}")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
     owner = owner or new_owner()
     cancel = cancel or threading.Event()
     snapshot = _begin(store, kind, owner, cancel, on_wait)
     if snapshot is None:
         return None
-    clock = time.perf_counter()
-    counts = _Counts()
-    outcome: rows.Outcome = "completed"
-    message = ""
-    try:
-        total = len(snapshot.candidates)
-        if on_progress:
-            on_progress(Progress(snapshot.run_id, kind, 0, total))
-        policies: PolicySet | None = None
-        for start in range(0, total, batch_size):
-            if cancel.is_set():
-                outcome = "cancelled"
-                break
-            ids = snapshot.candidates[start : start + batch_size]
-            policies = _batch_with_retry(store, kind, owner, snapshot, ids, counts, policies)
-            counts.done += len(ids)
-            if on_progress:
-                on_progress(Progress(snapshot.run_id, kind, counts.done, total))
-    except (PostroomError, sqlite3.Error) as error:
-        log.error("RUS run %d failed: %s", snapshot.run_id, error)
-        outcome, message = "failed", str(error)
-    except BaseException:
-        _finish(store, owner, snapshot, counts, "cancelled", "interrupted", clock)
-        raise
-    return _finish(store, owner, snapshot, counts, outcome, message, clock)
+    return _Run(store, owner, snapshot, batch_size).go(cancel, on_progress, helper)
 
 
 def _begin(
@@ -531,197 +620,274 @@ def _snapshot(conn: sqlite3.Connection, kind: RunKind, owner: str) -> _Snapshot:
     )
 
 
-def _batch_with_retry(
-    store: Store,
-    kind: RunKind,
-    owner: str,
-    snapshot: _Snapshot,
-    ids: Sequence[int],
-    counts: _Counts,
-    policies: PolicySet | None,
-) -> PolicySet:
-    try:
-        return _batch(store, kind, owner, snapshot, ids, counts, policies)
-    except sqlite3.IntegrityError as error:
-        # Someone wrote an address without taking a change number; read them all and retry.
-        log.warning("RUS run %d: %s; reloading the address index", snapshot.run_id, error)
-        snapshot.taken.rollback()
-        with store.read() as conn:
-            snapshot.taken.reload(conn)
-        return _batch(store, kind, owner, snapshot, ids, counts, policies)
+class _Run:
+    """One run under way, on the thread that called ``run``."""
 
+    def __init__(self, store: Store, owner: str, snapshot: _Snapshot, batch_size: int) -> None:
+        self.store = store
+        self.owner = owner
+        self.snapshot = snapshot
+        self.batches = [
+            snapshot.candidates[start : start + batch_size]
+            for start in range(0, len(snapshot.candidates), batch_size)
+        ]
+        self.batch_size = batch_size
+        self.counts = _Counts()
+        self.policies: PolicySet | None = None
+        self.preparer: Preparer | None = None
+        self.clock = time.perf_counter()
 
-def _batch(
-    store: Store,
-    kind: RunKind,
-    owner: str,
-    snapshot: _Snapshot,
-    ids: Sequence[int],
-    counts: _Counts,
-    policies: PolicySet | None,
-) -> PolicySet:
-    """Look at one batch of objects and write what they need, in one transaction."""
-    taken = snapshot.taken
-    batch = _Counts()
-    try:
-        with store.write() as conn:
-            if not rows.renew_lease(conn, owner, time.time(), LEASE_SECONDS):
-                raise LeaseLostError(
-                    "Another process took over the Recipient Update Service while this run "
-                    "was paused for too long; its results so far are kept."
+    def go(
+        self,
+        cancel: threading.Event,
+        on_progress: Callable[[Progress], None] | None,
+        helper: bool | None,
+    ) -> RunRecord:
+        snapshot, counts = self.snapshot, self.counts
+        total = len(snapshot.candidates)
+        outcome: rows.Outcome = "completed"
+        message = ""
+        try:
+            if helper is None:
+                helper = (
+                    total >= HELPER_MIN_OBJECTS and self.batch_size >= 100 and helper_possible()
                 )
-            loaded = policy_rows.load_policies(conn)
-            if policies is None or policies.policies != tuple(loaded):
-                policies = PolicySet(loaded)
-            taken.refresh(conn)
-            stamp_usn = current_usn(conn)
-            recipients = rows.load_for_stamping(conn, ids)
-            verdicts: list[tuple[Recipient, Judgement]] = []
-            for recipient in recipients:
-                policy = policies.effective(recipient)
-                if (
-                    kind == "update"
-                    and recipient.usn <= snapshot.hwm
-                    and not (policy is not None and applied_since_stamp(policy, recipient))
-                ):
-                    continue  # a candidate only in case it was an applied policy's object
-                verdicts.append((recipient, judge(recipient, policy)))
-            batch.examined = len(verdicts)
-            restamped = [
-                int(r.id or 0)
-                for r, v in verdicts
-                if v.decision == "stamped" and r.stamped_usn is not None
-            ]
-            old = rows.load_provenance(conn, restamped) if restamped else {}
-            demote: list[tuple[int, str]] = []
-            promote: list[tuple[int, str, str]] = []
-            insert: list[tuple[int, str, str, bool]] = []
-            stamped_ids: list[int] = []
-            stamp_rows: list[tuple[int, int, str, str, str]] = []
-            other_rows: list[tuple[int, int, DecisionKind, str, str]] = []
-            run_id = snapshot.run_id
-            for recipient, verdict in verdicts:
-                rid = int(recipient.id or 0)
-                policy = verdict.policy
-                name = policy.name if policy else ""
-                if verdict.decision != "stamped" or policy is None:
-                    other_rows.append((rid, run_id, verdict.decision, name, verdict.reason))
-                    continue
-                previous = old.get(rid)
+            if helper and len(self.batches) > 1:
                 try:
-                    stamp = stamp_addresses(
-                        conn,
-                        recipient,
-                        policy,
-                        policies.rules(policy),
-                        taken,
-                        run_id,
-                        rows.parse_provenance(previous) if previous else (),
+                    self.preparer = Preparer(self.store.paths.database, self.batches)
+                except OSError as error:
+                    log.warning("RUS run %d: no helper process (%s)", snapshot.run_id, error)
+            if on_progress:
+                on_progress(Progress(snapshot.run_id, snapshot.kind, 0, total))
+            for index, ids in enumerate(self.batches):
+                if cancel.is_set():
+                    outcome = "cancelled"
+                    break
+                prepared = self.preparer.take(index) if self.preparer else None
+                self._batch_with_retry(ids, prepared)
+                counts.done += len(ids)
+                if on_progress:
+                    on_progress(Progress(snapshot.run_id, snapshot.kind, counts.done, total))
+        except (PostroomError, sqlite3.Error) as error:
+            log.error("RUS run %d failed: %s", snapshot.run_id, error)
+            outcome, message = "failed", str(error)
+        except BaseException:
+            self._close_preparer()
+            self._finish("cancelled", "interrupted")
+            raise
+        self._close_preparer()
+        return self._finish(outcome, message)
+
+    def _close_preparer(self) -> None:
+        if self.preparer is not None:
+            self.preparer.close()
+            self.preparer = None
+
+    def _batch_with_retry(self, ids: Sequence[int], prepared: PreparedBatch | None) -> None:
+        try:
+            self._batch(ids, prepared)
+        except sqlite3.IntegrityError as error:
+            # Someone wrote an address without taking a change number: read them all, retry.
+            log.warning("RUS run %d: %s; reloading the address index", self.snapshot.run_id, error)
+            self.snapshot.taken.rollback()
+            with self.store.read() as conn:
+                self.snapshot.taken.reload(conn)
+            self._batch(ids, None)
+
+    def _load(
+        self,
+        conn: sqlite3.Connection,
+        ids: Sequence[int],
+        policies: PolicySet,
+        prepared: PreparedBatch | None,
+    ) -> list[_Object]:
+        """The batch's objects as they are now, using what the helper prepared if still true."""
+        if prepared is None or prepared.policies != policies.policies:
+            return [_Object.read(r, policies) for r in rows.load_for_stamping(conn, ids)]
+        usns = rows.change_numbers(conn, ids)
+        ready = {
+            rid: p
+            for rid, p in prepared.objects.items()
+            if usns.get(rid) == p[0]  # unchanged since the helper read it
+        }
+        missing = [rid for rid in ids if rid in usns and rid not in ready]
+        fresh = {int(r.id or 0): r for r in rows.load_for_stamping(conn, missing)}
+        objects = []
+        for rid in ids:
+            p = ready.get(rid)
+            if p is not None:
+                usn, stamped_usn, auto_update, addresses, policy_id, local_parts = p
+                policy = policies.by_id(policy_id)
+                objects.append(
+                    _Object(
+                        rid, usn, stamped_usn, auto_update, addresses, policy, local_parts, None
                     )
-                except PostroomError as error:
-                    batch.errors += 1
-                    other_rows.append((rid, run_id, "error", name, str(error)))
-                    continue
-                for key in stamp.new_keys:
-                    taken.assign(key, rid)
-                demote += stamp.demote
-                promote += stamp.promote
-                insert += stamp.insert
-                stamped_ids.append(rid)
-                reason = verdict.reason
-                if stamp.changed:
-                    batch.changed += 1
-                else:
-                    reason += "; its addresses were already current"
-                stamp_rows.append(
-                    (rid, run_id, name, reason, rows.provenance_json(stamp.provenance))
                 )
-            rows.write_stamps(conn, demote, promote, insert, stamped_ids, stamp_usn)
-            rows.record_stamps(conn, stamp_rows)
-            rows.record_decisions(conn, other_rows)
-            rows.update_run(
-                conn,
-                snapshot.run_id,
-                done=counts.done + len(ids),
-                total=len(snapshot.candidates),
-                examined=counts.examined + batch.examined,
-                changed=counts.changed + batch.changed,
-                errors=counts.errors + batch.errors,
-            )
-    except BaseException:
-        taken.rollback()
-        raise
-    taken.commit()
-    counts.examined += batch.examined
-    counts.changed += batch.changed
-    counts.errors += batch.errors
-    return policies
+            elif rid in fresh:
+                objects.append(_Object.read(fresh[rid], policies))
+        return objects
 
+    def _batch(self, ids: Sequence[int], prepared: PreparedBatch | None) -> None:
+        """Look at one batch of objects and write what they need, in one transaction."""
+        snapshot, counts = self.snapshot, self.counts
+        taken = snapshot.taken
+        run_id = snapshot.run_id
+        batch = _Counts()
+        try:
+            with self.store.write() as conn:
+                if not rows.renew_lease(conn, self.owner, time.time(), LEASE_SECONDS):
+                    raise LeaseLostError(
+                        "Another process took over the Recipient Update Service while this run "
+                        "was paused for too long; its results so far are kept."
+                    )
+                loaded = tuple(policy_rows.load_policies(conn))
+                if self.policies is None or self.policies.policies != loaded:
+                    self.policies = PolicySet(loaded)
+                policies = self.policies
+                taken.refresh(conn)
+                stamp_usn = current_usn(conn)
+                verdicts: list[tuple[_Object, Judgement]] = []
+                for obj in self._load(conn, ids, policies, prepared):
+                    policy = obj.policy
+                    if (
+                        snapshot.kind == "update"
+                        and obj.usn <= snapshot.hwm
+                        and not (policy is not None and _applied_since(policy, obj.stamped_usn))
+                    ):
+                        continue  # a candidate only in case it was an applied policy's object
+                    verdict = _judge(obj.auto_update, obj.stamped_usn, bool(obj.addresses), policy)
+                    verdicts.append((obj, verdict))
+                batch.examined = len(verdicts)
+                restamped = [
+                    o.id
+                    for o, v in verdicts
+                    if v.decision == "stamped" and o.stamped_usn is not None
+                ]
+                old = rows.load_provenance(conn, restamped) if restamped else {}
+                demote: list[tuple[int, str]] = []
+                promote: list[tuple[int, str, str]] = []
+                insert: list[tuple[int, str, str, bool]] = []
+                stamped_ids: list[int] = []
+                stamp_rows: list[tuple[int, int, str, str, str]] = []
+                other_rows: list[tuple[int, int, DecisionKind, str, str]] = []
+                for obj, verdict in verdicts:
+                    rid = obj.id
+                    policy = verdict.policy
+                    name = policy.name if policy else ""
+                    if verdict.decision != "stamped" or policy is None:
+                        other_rows.append((rid, run_id, verdict.decision, name, verdict.reason))
+                        continue
+                    previous = old.get(rid)
+                    try:
+                        stamp = stamp_addresses(
+                            conn,
+                            rid,
+                            obj.addresses,
+                            obj.values,
+                            policy,
+                            policies.rules(policy),
+                            taken,
+                            run_id,
+                            rows.parse_provenance(previous) if previous else (),
+                            obj.local_parts,
+                        )
+                    except PostroomError as error:
+                        batch.errors += 1
+                        other_rows.append((rid, run_id, "error", name, str(error)))
+                        continue
+                    for key, plain, suffix in stamp.new:
+                        taken.assign(key, rid, plain, suffix)
+                    demote += stamp.demote
+                    promote += stamp.promote
+                    insert += stamp.insert
+                    stamped_ids.append(rid)
+                    reason = verdict.reason
+                    if stamp.changed:
+                        batch.changed += 1
+                    else:
+                        reason += "; its addresses were already current"
+                    provenance = rows.provenance_json(stamp.provenance)
+                    stamp_rows.append((rid, run_id, name, reason, provenance))
+                rows.write_stamps(conn, demote, promote, insert, stamped_ids, stamp_usn)
+                rows.record_stamps(conn, stamp_rows)
+                rows.record_decisions(conn, other_rows)
+                rows.update_run(
+                    conn,
+                    run_id,
+                    done=counts.done + len(ids),
+                    total=len(snapshot.candidates),
+                    examined=counts.examined + batch.examined,
+                    changed=counts.changed + batch.changed,
+                    errors=counts.errors + batch.errors,
+                )
+        except BaseException:
+            taken.rollback()
+            raise
+        taken.commit()
+        counts.examined += batch.examined
+        counts.changed += batch.changed
+        counts.errors += batch.errors
 
-def _finish(
-    store: Store,
-    owner: str,
-    snapshot: _Snapshot,
-    counts: _Counts,
-    outcome: rows.Outcome,
-    message: str,
-    clock: float,
-) -> RunRecord:
-    """Record the run's end, advance the high-water mark if it completed, free the lease."""
-    duration = time.perf_counter() - clock
-    try:
-        with store.write() as conn:
-            if outcome == "completed":
-                rows.set_high_water_mark(conn, snapshot.start_usn)
-                for policy_id, applied_usn in snapshot.pending:
-                    policy_rows.clear_apply_pending(conn, policy_id, applied_usn)
-            rows.update_run(
-                conn,
+    def _finish(self, outcome: rows.Outcome, message: str) -> RunRecord:
+        """Record the run's end, advance the high-water mark if it completed, free the lease."""
+        snapshot, counts = self.snapshot, self.counts
+        duration = time.perf_counter() - self.clock
+        record: RunRecord | None
+        try:
+            with self.store.write() as conn:
+                if outcome == "completed":
+                    rows.set_high_water_mark(conn, snapshot.start_usn)
+                    for policy_id, applied_usn in snapshot.pending:
+                        policy_rows.clear_apply_pending(conn, policy_id, applied_usn)
+                rows.update_run(
+                    conn,
+                    snapshot.run_id,
+                    done=counts.done,
+                    total=len(snapshot.candidates),
+                    examined=counts.examined,
+                    changed=counts.changed,
+                    errors=counts.errors,
+                )
+                rows.finish_run(
+                    conn,
+                    snapshot.run_id,
+                    finished=now(),
+                    duration=duration,
+                    outcome=outcome,
+                    message=message,
+                )
+                rows.prune_runs(conn, KEEP_RUNS)
+                rows.release_lease(conn, self.owner)
+                record = rows.find_run(conn, snapshot.run_id)
+            with self.store.read() as conn:
+                rows.tune_for_bulk(conn, bulk=False)
+        except sqlite3.Error as error:
+            # The lease runs out by itself; the run's row says 'running' until then.
+            log.error("RUS run %d: cannot record its end: %s", snapshot.run_id, error)
+            record = None
+        if record is None:
+            record = RunRecord(
                 snapshot.run_id,
-                done=counts.done,
-                total=len(snapshot.candidates),
-                examined=counts.examined,
-                changed=counts.changed,
-                errors=counts.errors,
+                snapshot.kind,
+                self.owner,
+                snapshot.started,
+                now(),
+                duration,
+                "failed",
+                counts.done,
+                len(snapshot.candidates),
+                counts.examined,
+                counts.changed,
+                counts.errors,
+                message or "the end of the run could not be recorded",
             )
-            rows.finish_run(
-                conn,
-                snapshot.run_id,
-                finished=now(),
-                duration=duration,
-                outcome=outcome,
-                message=message,
-            )
-            rows.prune_runs(conn, KEEP_RUNS)
-            rows.release_lease(conn, owner)
-            record = rows.find_run(conn, snapshot.run_id)
-    except sqlite3.Error as error:
-        # The lease runs out by itself; the run's row says 'running' until then.
-        log.error("RUS run %d: cannot record its end: %s", snapshot.run_id, error)
-        record = None
-    if record is None:
-        record = RunRecord(
-            snapshot.run_id,
-            snapshot.kind,
-            owner,
-            snapshot.started,
-            now(),
+        log.info(
+            "RUS run %d %s in %.3f s: examined %d, changed %d, errors %d",
+            record.id,
+            record.outcome,
             duration,
-            "failed",
-            counts.done,
-            len(snapshot.candidates),
-            counts.examined,
-            counts.changed,
-            counts.errors,
-            message or "the end of the run could not be recorded",
+            record.examined,
+            record.changed,
+            record.errors,
         )
-    log.info(
-        "RUS run %d %s in %.3f s: examined %d, changed %d, errors %d",
-        record.id,
-        record.outcome,
-        duration,
-        record.examined,
-        record.changed,
-        record.errors,
-    )
-    return record
+        return record

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from app.model import ProxyAddress, Recipient
@@ -64,9 +65,12 @@ class DecisionRecord:
     addresses: tuple[Provenance, ...]
 
 
-def provenance_json(entries: Iterable[Provenance]) -> str:
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def provenance_json(entries: Sequence[Provenance]) -> str:
     """The entries as stored: a JSON list of [type, address, policy, rule, suffix, run, plain]."""
-    return json.dumps(list(entries), ensure_ascii=False, separators=(",", ":"))
+    return _encode(entries)
 
 
 def parse_provenance(text: str) -> tuple[Provenance, ...]:
@@ -109,9 +113,33 @@ def lease_holder(conn: sqlite3.Connection, now: float) -> str | None:
     return None if row is None else str(row[0])
 
 
-def tune_for_bulk(conn: sqlite3.Connection) -> None:
-    """A bigger page cache for this connection: a Rebuild touches every index page many times."""
-    conn.execute("PRAGMA cache_size = -65536")  # KiB
+def read_only_connection(database: Path) -> sqlite3.Connection:
+    """A connection that can only read (for a helper process; transactions are explicit)."""
+    conn = sqlite3.connect(
+        f"{database.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=30
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def change_numbers(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, int]:
+    """The current change number of each of these recipients that still exists."""
+    rows = conn.execute(
+        "SELECT id, usn FROM recipients WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(list(ids)),),
+    )
+    return {rid: usn for rid, usn in rows}
+
+
+def tune_for_bulk(conn: sqlite3.Connection, bulk: bool = True) -> None:
+    """Settings of this connection for a run (``bulk``) or back to normal afterwards.
+
+    A Rebuild touches index pages all over in every batch: a bigger page cache, and fewer
+    checkpoints (each copies those pages back into the database file) while it goes on.
+    """
+    conn.execute(f"PRAGMA cache_size = {-65536 if bulk else -2000}")  # KiB
+    conn.execute(f"PRAGMA wal_autocheckpoint = {10000 if bulk else 1000}")  # pages
 
 
 # -- high-water mark and the work to do ------------------------------------------------------
