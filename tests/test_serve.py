@@ -9,12 +9,13 @@ import smtplib
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from app import settings
+from app import recipients, settings
 from app.store import Store
 from tests.test_smtp import ROOT, message, organisation
 
@@ -159,3 +160,20 @@ def test_smtp_set_refuses_bad_values_and_changes_nothing(
 def test_settings_keep_listen_ports_above_zero(store: Store) -> None:
     with pytest.raises(Exception, match="is not a listen address"):
         settings.save_settings(store, listen="127.0.0.1:0")
+
+
+def test_serve_runs_the_recipient_update_service(hosted: Path) -> None:
+    store = Store.open(hosted)
+    recipients.create_recipient(store, "carol")  # no address yet: the RUS stamps one
+    store.close()
+    serve = Serve(hosted).wait_listening()
+    try:
+        with smtplib.SMTP("127.0.0.1", serve.port, timeout=10) as client:
+            client.ehlo("client.test")
+            client.mail("sender@outside.test")
+            deadline = time.monotonic() + 15
+            while client.rcpt("carol@example.com")[0] != 250:
+                assert time.monotonic() < deadline, "carol@example.com was never accepted"
+                time.sleep(0.1)
+    finally:
+        assert serve.finish()[0] == 0

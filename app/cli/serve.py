@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import logging
 import signal
 import sys
@@ -13,6 +11,7 @@ from types import FrameType
 from typing import Any
 
 from app.cli.common import Context
+from app.rus import RecipientUpdateService
 from app.settings import format_host_port, parse_host_port
 from app.smtp import SmtpEvent, SmtpService
 from app.smtp.lock import ServeLock
@@ -54,20 +53,6 @@ def _print_event(event: SmtpEvent) -> None:
     sys.stdout.flush()
 
 
-def _start_rus(context: Context) -> Any:
-    """The Recipient Update Service, when this Postroom has one (started), else None."""
-    if importlib.util.find_spec("app.rus") is None:
-        return None
-    rus = importlib.import_module("app.rus")
-    factory = getattr(rus, "RecipientUpdateService", None) or getattr(rus, "RusService", None)
-    if factory is None:
-        log.warning("app.rus has no service class; the Recipient Update Service is not run")
-        return None
-    service = factory(context.store())
-    service.start()
-    return service
-
-
 def serve_command(args: argparse.Namespace, context: Context) -> int:
     listen = None
     if args.listen:
@@ -85,13 +70,14 @@ def serve_command(args: argparse.Namespace, context: Context) -> int:
         # aiosmtpd logs every AUTH as a deprecation warning; it is noise for an administrator.
         logging.getLogger("mail.log").setLevel(logging.ERROR)
     service = SmtpService(store, listen=listen, on_event=_print_event)
-    rus: Any = None
+    rus: RecipientUpdateService | None = None
     try:
         service.start()
         for address in service.addresses:
             sys.stdout.write(f"listening on {address}\n")
         sys.stdout.flush()
-        rus = _start_rus(context)
+        rus = RecipientUpdateService(store)
+        rus.start()
         while not stop.wait(0.5):
             pass
     finally:
