@@ -73,6 +73,7 @@ def build_tree(console: Console) -> Node:
     """The console tree of DESIGN §8 (the parts built so far). A node without a view lists its
     children (``ContainerView``)."""
     from ui.views.domains import DOMAINS_TEXT, DomainsView
+    from ui.views.mailboxes import MAILBOXES_TEXT, STORE_TEXT, MailboxesView
     from ui.views.policies import RecipientPoliciesView
     from ui.views.rus import RecipientUpdateServicesView
     from ui.views.sessions import CurrentSessionsView
@@ -133,6 +134,18 @@ def build_tree(console: Console) -> Node:
             "current-sessions",
             CurrentSessionsView,
             "Clients connected to the SMTP service now",
+        )
+    )
+    mailbox_store = server.add(
+        Node("servers/host/mailbox-store", "Mailbox Store", "mailbox-store", None, STORE_TEXT)
+    )
+    mailbox_store.add(
+        Node(
+            f"{mailbox_store.key}/mailboxes",
+            "Mailboxes",
+            "mailbox-store",
+            MailboxesView,
+            MAILBOXES_TEXT,
         )
     )
     return root

@@ -1,0 +1,305 @@
+"""… > Mailbox Store > Mailboxes: counts that follow new mail, a mailbox's messages, and a
+message read in the console after the SMTP service delivered it."""
+
+# The fixtures come from test_ui_support and are named as test arguments.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import os
+import smtplib
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from app import maildir, recipients, rus
+from app.settings import parse_host_port
+from app.store import Store
+from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
+    DialogDriver,
+    Prompts,
+    click_menu_item,
+    dialogs,
+    double_click_row,
+    live_window,
+    menu_texts,
+    prompts,
+    right_click_row,
+    row_index,
+    window,
+)
+from ui.dialogs.mailbox import MailboxDialog, MessageDialog
+from ui.main_window import MainWindow
+from ui.models.mailboxes import MessageListModel
+from ui.views.mailboxes import MailboxesView
+
+MAILBOXES = "servers/host/mailbox-store/mailboxes"
+
+
+def mail(subject: str, body: str = "Hello.\n", to: str = "jsmith@example.com") -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "Ann Partner <ann@partner.example>"
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(body)
+    return message
+
+
+def mailboxes_view(qtbot: QtBot, window: MainWindow) -> MailboxesView:
+    window.select_node(MAILBOXES)
+    view = window.current
+    assert isinstance(view, MailboxesView)
+    qtbot.waitUntil(lambda: not view.is_busy() and view.status_text() != "Counting...")
+    return view
+
+
+def shown_rows(window: MainWindow) -> list[list[str]]:
+    proxy = window.proxy
+    return [
+        [proxy.index(row, column).data() for column in range(proxy.columnCount())]
+        for row in range(proxy.rowCount())
+    ]
+
+
+def items_of(window: MainWindow, name: str) -> str:
+    return str(window.proxy.index(row_index(window, name).row(), 1).data())
+
+
+def open_mailbox(qtbot: QtBot, window: MainWindow, view: MailboxesView, name: str) -> MailboxDialog:
+    double_click_row(qtbot, window, name)
+    qtbot.waitUntil(lambda: any(d.isVisible() for d in view.dialogs.values()), timeout=5000)
+    [dialog] = [d for d in view.dialogs.values() if d.isVisible()]
+    qtbot.waitUntil(lambda: not dialog._listing, timeout=10_000)
+    return dialog
+
+
+def click_message(qtbot: QtBot, dialog: MailboxDialog, subject: str) -> None:
+    """Click the message with this subject and wait until the preview has read it (or says
+    why it cannot)."""
+    model = dialog.messages
+    rows = [
+        model.index(row, MessageListModel.COL_SUBJECT).data() for row in range(model.rowCount())
+    ]
+    row = rows.index(subject)
+    rect = dialog.list.visualRect(model.index(row, 0))
+    qtbot.mouseClick(dialog.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert dialog.list.currentIndex().row() == row
+
+    def read() -> bool:
+        content = dialog.preview.content
+        if content is not None:
+            return content.header("Subject") == subject
+        return dialog._reading is None and dialog.preview.summary.text() != ""
+
+    qtbot.waitUntil(read, timeout=10_000)
+
+
+@pytest.fixture
+def jsmith(store: Store) -> Path:
+    recipients.create_recipient(
+        store,
+        "jsmith",
+        attributes={"givenName": "John", "sn": "Smith", "displayName": "John Smith"},
+    )
+    rus.run(store)
+    return store.paths.mailbox("jsmith")
+
+
+def accepts(host: str, port: int, address: str) -> bool:
+    """Whether the SMTP service takes ``address`` at RCPT TO now (no message is sent)."""
+    with smtplib.SMTP(host, port, timeout=10) as client:
+        client.ehlo("client.test")
+        client.mail("probe@partner.example")
+        code, _ = client.rcpt(address)
+        client.rset()
+    return code == 250
+
+
+def test_deliver_by_smtp_then_open_the_mailbox_and_read_the_message(
+    qtbot: QtBot,
+    jsmith: Path,
+    live_window: MainWindow,
+    dialogs: DialogDriver,
+    qtmodeltester,
+) -> None:  # type: ignore[no-untyped-def]
+    window = live_window
+    view = mailboxes_view(qtbot, window)
+    qtmodeltester.check(view.list_model)
+    assert shown_rows(window) == [["John Smith", "0", "0 KB", ""]]
+    assert window.result.title.text() == "Mailboxes     1 mailbox"
+
+    host, port = parse_host_port(window.console.smtp.addresses[0])
+    qtbot.waitUntil(lambda: accepts(host, port, "jsmith@example.com"), timeout=5000)
+    with smtplib.SMTP(host, port, timeout=10) as client:
+        assert client.send_message(mail("Quarterly report", "The figures are in.\n")) == {}
+
+    # No database change: the list notices the Maildir moved on.
+    qtbot.waitUntil(lambda: items_of(window, "John Smith") == "1", timeout=10_000)
+    [row] = shown_rows(window)
+    assert row[2] == "1 KB" and row[3] != ""
+
+    dialog = open_mailbox(qtbot, window, view, "John Smith")
+    qtmodeltester.check(dialog.messages)
+    assert dialog.windowTitle() == "John Smith - Mailbox"
+    assert dialog.info.text().startswith("1 message, 1 KB")
+    model = dialog.messages
+    assert [model.index(0, c).data() for c in range(3)][:2] == [
+        "Ann Partner <ann@partner.example>",
+        "Quarterly report",
+    ]
+    assert model.index(0, 0).data(Qt.ItemDataRole.FontRole).bold(), "unread"
+
+    click_message(qtbot, dialog, "Quarterly report")
+    preview = dialog.preview
+    assert "Subject: Quarterly report" in preview.summary.text()
+    assert "From: Ann Partner <ann@partner.example>" in preview.summary.text()
+    assert preview.text.toPlainText() == "The figures are in.\n"
+    assert preview.text.isReadOnly() and preview.headers.isReadOnly()
+    headers = preview.headers.toPlainText()
+    assert "Delivered-To: jsmith@example.com" in headers
+    assert "Return-Path: <" in headers and "Received: from " in headers
+
+    seen: dict[str, str] = {}
+
+    def read(message_dialog: MessageDialog) -> None:
+        seen["title"] = message_dialog.windowTitle()
+        seen["text"] = message_dialog.view.text.toPlainText()
+        seen["readonly"] = str(message_dialog.view.text.isReadOnly())
+        message_dialog.reject()
+
+    dialogs.expect(MessageDialog, read)
+    qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
+    assert seen == {
+        "title": "Quarterly report - Message",
+        "text": "The figures are in.\n",
+        "readonly": "True",
+    }
+    dialog.reject()
+
+
+def test_new_mail_shows_up_in_an_open_mailbox(
+    qtbot: QtBot, window: MainWindow, jsmith: Path
+) -> None:
+    maildir.deliver(jsmith, mail("First").as_bytes())
+    view = mailboxes_view(qtbot, window)
+    assert items_of(window, "John Smith") == "1"
+    dialog = open_mailbox(qtbot, window, view, "John Smith")
+    click_message(qtbot, dialog, "First")
+
+    time.sleep(0.01)  # a new modification time for new/
+    maildir.deliver(jsmith, mail("Second").as_bytes())
+    qtbot.waitUntil(lambda: dialog.messages.rowCount() == 2, timeout=10_000)
+    subjects = [dialog.messages.index(r, 1).data() for r in range(2)]
+    assert subjects == ["Second", "First"], "newest first"
+    assert dialog.messages.message(dialog.list.currentIndex().row()).subject == "First", (
+        "the selection stays on the message being read"
+    )
+    qtbot.waitUntil(lambda: items_of(window, "John Smith") == "2", timeout=10_000)
+    dialog.reject()
+
+
+def test_a_user_made_elsewhere_gets_a_row(qtbot: QtBot, window: MainWindow, store: Store) -> None:
+    view = mailboxes_view(qtbot, window)
+    assert shown_rows(window) == []
+    assert view.status_text() == "0 mailboxes"
+    recipients.create_recipient(store, "bwayne", attributes={"displayName": "Bruce Wayne"})
+    qtbot.waitUntil(lambda: window.proxy.rowCount() == 1, timeout=5000)
+    assert shown_rows(window) == [["Bruce Wayne", "0", "0 KB", ""]]
+
+
+def test_postmaster_mail_without_a_postmaster_user_is_listed(
+    qtbot: QtBot, window: MainWindow, store: Store
+) -> None:
+    maildir.deliver(store.paths.mailbox("postmaster"), mail("Bounce", to="postmaster").as_bytes())
+    mailboxes_view(qtbot, window)
+    [row] = shown_rows(window)
+    assert row[:2] == ["postmaster", "1"]
+    index = row_index(window, "postmaster")
+    assert index.data(Qt.ItemDataRole.FontRole).italic()
+    assert index.data(Qt.ItemDataRole.ToolTipRole).startswith("No user owns this mailbox")
+
+
+def test_a_message_a_mail_client_deleted_says_so(
+    qtbot: QtBot, window: MainWindow, jsmith: Path
+) -> None:
+    kept = maildir.deliver(jsmith, mail("Kept").as_bytes())
+    gone = maildir.deliver(jsmith, mail("Gone").as_bytes())
+    view = mailboxes_view(qtbot, window)
+    dialog = open_mailbox(qtbot, window, view, "John Smith")
+    assert dialog.messages.rowCount() == 2
+    gone.unlink()
+    click_message(qtbot, dialog, "Gone")
+    assert dialog.preview.summary.text().startswith("The message is no longer in the mailbox")
+    assert dialog.preview.content is None
+    qtbot.waitUntil(lambda: dialog.messages.rowCount() == 1, timeout=10_000)
+    assert kept.exists(), "reading never changes the mailbox"
+    dialog.reject()
+
+
+def test_the_context_menu_opens_a_mailbox(qtbot: QtBot, window: MainWindow, jsmith: Path) -> None:
+    view = mailboxes_view(qtbot, window)
+    menu = right_click_row(qtbot, window, "John Smith")
+    assert menu_texts(menu) == ["Open", "Refresh"]
+    click_menu_item(qtbot, menu, "Open")
+    qtbot.waitUntil(lambda: "jsmith" in view.dialogs and view.dialogs["jsmith"].isVisible())
+    dialog = view.dialogs["jsmith"]
+    dialog.reject()
+    # Opening it again brings back the same window.
+    double_click_row(qtbot, window, "John Smith")
+    qtbot.waitUntil(dialog.isVisible)
+    assert view.dialogs["jsmith"] is dialog
+    dialog.reject()
+
+
+def test_a_big_mailbox_lists_in_batches_and_sorts_every_message(
+    qtbot: QtBot, window: MainWindow, jsmith: Path, qtmodeltester
+) -> None:  # type: ignore[no-untyped-def]
+    base = int(time.time()) - 10_000
+    for number in range(1200):
+        data = mail(f"Message {number:04d}", "x" * number).as_bytes()
+        name = f"{base + number}.M0P1Q{number}.test,S={len(data)}"
+        (jsmith / "new" / name).write_bytes(data)
+    view = mailboxes_view(qtbot, window)
+    assert items_of(window, "John Smith") == "1,200"
+    dialog = open_mailbox(qtbot, window, view, "John Smith")
+    model = dialog.messages
+    assert model.total() == 1200
+    assert model.rowCount() in (500, 1000), "fetched in batches, not all at once"
+    assert model.canFetchMore(QModelIndex())
+    assert model.index(0, 1).data() == "Message 1199", "newest first"
+    qtmodeltester.check(model)
+
+    dialog.list.header().setSortIndicator(MessageListModel.COL_SIZE, Qt.SortOrder.AscendingOrder)
+    assert model.index(0, 1).data() == "Message 0000"
+    dialog.list.header().setSortIndicator(MessageListModel.COL_SIZE, Qt.SortOrder.DescendingOrder)
+    assert model.index(0, 1).data() == "Message 1199"
+
+    dialog.list.scrollToBottom()
+    QApplication.processEvents()
+    qtbot.waitUntil(lambda: model.rowCount() > 500)
+    while model.canFetchMore(QModelIndex()):
+        model.fetchMore(QModelIndex())
+    assert model.rowCount() == 1200
+    dialog.reject()
+
+
+def test_a_mailbox_whose_folder_is_gone_is_empty_not_an_error(
+    qtbot: QtBot, window: MainWindow, jsmith: Path, prompts: Prompts
+) -> None:
+    for folder in ("new", "cur", "tmp"):
+        os.rmdir(jsmith / folder)
+    os.rmdir(jsmith)
+    view = mailboxes_view(qtbot, window)
+    assert shown_rows(window) == [["John Smith", "0", "0 KB", ""]]
+    assert "No mail has been delivered yet." in row_index(window, "John Smith").data(
+        Qt.ItemDataRole.ToolTipRole
+    )
+    dialog = open_mailbox(qtbot, window, view, "John Smith")
+    assert dialog.messages.rowCount() == 0
+    assert prompts.errors == []
+    dialog.reject()

@@ -1,0 +1,217 @@
+"""The Mailboxes list and one mailbox's messages as Qt models. GUI thread only."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QFont
+
+from app.mailbox_store import MailboxSummary, MessageSummary
+from ui import icons
+from ui.models.table import OBJECT_ROLE, SORT_ROLE, RowTableModel
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def size_text(size: int) -> str:
+    """A size as Exchange's lists give it: whole kilobytes, rounded up (0 stays 0)."""
+    return f"{math.ceil(size / 1024):,} KB"
+
+
+def time_text(stamp: float | None) -> str:
+    """A Unix time in local time to the minute; '' for None."""
+    if stamp is None:
+        return ""
+    return datetime.fromtimestamp(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+class MailboxListModel(RowTableModel[MailboxSummary]):
+    """Mailboxes: Mailbox | Items | Size | Last Delivery."""
+
+    COL_MAILBOX, COL_ITEMS, COL_SIZE, COL_LAST = range(4)
+    HEADERS = ("Mailbox", "Items", "Size", "Last Delivery")
+
+    def key(self, row: MailboxSummary) -> Hashable:
+        return row.name
+
+    def display(self, row: MailboxSummary, column: int) -> str:
+        if column == self.COL_MAILBOX:
+            return row.display_name or row.name
+        if column == self.COL_ITEMS:
+            return f"{row.items:,}"
+        if column == self.COL_SIZE:
+            return size_text(row.size)
+        return time_text(row.last_delivery)
+
+    def sort_value(self, row: MailboxSummary, column: int) -> Any:
+        if column == self.COL_ITEMS:
+            return row.items
+        if column == self.COL_SIZE:
+            return row.size
+        if column == self.COL_LAST:
+            return row.last_delivery or 0.0
+        return super().sort_value(row, column)
+
+    def decoration(self, row: MailboxSummary, column: int) -> Any:
+        return icons.icon("mailbox")
+
+    def font(self, row: MailboxSummary, column: int) -> Any:
+        if row.has_user:
+            return None
+        font = QFont()
+        font.setItalic(True)
+        return font
+
+    def tooltip(self, row: MailboxSummary, column: int) -> str | None:
+        if not row.has_user:
+            return (
+                f"No user owns this mailbox ({row.path}). Mail to postmaster lands here while "
+                "no recipient has the alias postmaster or the postmaster setting names nobody; "
+                "a deleted user's mail stays here too."
+            )
+        lines = [f"{row.alias} <{row.address}>" if row.address else row.alias, str(row.path)]
+        if not row.exists:
+            lines.append("No mail has been delivered yet.")
+        return "\n".join(lines)
+
+
+class MessageListModel(QAbstractTableModel):
+    """A mailbox's messages: From | Subject | Received | Size, newest first.
+
+    Holds every message's summary but shows them ``BATCH`` rows at a time (``canFetchMore`` /
+    ``fetchMore``), and sorts the whole list itself, so a big mailbox opens quickly and a sort
+    is over every message, not only the rows fetched so far. Unread messages are bold.
+    """
+
+    COL_FROM, COL_SUBJECT, COL_RECEIVED, COL_SIZE = range(4)
+    HEADERS = ("From", "Subject", "Received", "Size")
+    BATCH = 500
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._all: list[MessageSummary] = []
+        self._shown = 0
+        self._sort_column = self.COL_RECEIVED
+        self._sort_order = Qt.SortOrder.DescendingOrder
+
+    # -- contents --------------------------------------------------------------------------
+
+    def set_messages(self, messages: Sequence[MessageSummary]) -> None:
+        """Replace the list (a reset: the caller restores its selection by key)."""
+        self.beginResetModel()
+        self._all = self._sorted(messages)
+        self._shown = min(len(self._all), max(self._shown, self.BATCH))
+        self.endResetModel()
+
+    def total(self) -> int:
+        """Every message, fetched or not."""
+        return len(self._all)
+
+    def message(self, row: int) -> MessageSummary:
+        return self._all[row]
+
+    def row_of(self, key: str) -> int | None:
+        """The row of the message with this Maildir key, fetching rows up to it; None if absent."""
+        for number, item in enumerate(self._all):
+            if item.key == key:
+                if number >= self._shown:
+                    self.beginInsertRows(QModelIndex(), self._shown, number)
+                    self._shown = number + 1
+                    self.endInsertRows()
+                return number
+        return None
+
+    def _sort_key(self, message: MessageSummary) -> Any:
+        column = self._sort_column
+        if column == self.COL_FROM:
+            return (message.sender.casefold(), message.received)
+        if column == self.COL_SUBJECT:
+            return (message.subject.casefold(), message.received)
+        if column == self.COL_SIZE:
+            return (message.size, message.received)
+        return (message.received, message.key)
+
+    def _sorted(self, messages: Sequence[MessageSummary]) -> list[MessageSummary]:
+        return sorted(
+            messages,
+            key=self._sort_key,
+            reverse=self._sort_order == Qt.SortOrder.DescendingOrder,
+        )
+
+    # -- QAbstractTableModel ---------------------------------------------------------------
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._shown
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def canFetchMore(self, parent: Index) -> bool:
+        return not parent.isValid() and self._shown < len(self._all)
+
+    def fetchMore(self, parent: Index) -> None:
+        if parent.isValid() or self._shown >= len(self._all):
+            return
+        last = min(len(self._all), self._shown + self.BATCH) - 1
+        self.beginInsertRows(QModelIndex(), self._shown, last)
+        self._shown = last + 1
+        self.endInsertRows()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(self.HEADERS):
+            return
+        self.beginResetModel()
+        self._sort_column, self._sort_order = column, order
+        self._all = self._sorted(self._all)
+        self.endResetModel()
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= self._shown:
+            return None
+        message = self._all[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == self.COL_FROM:
+                return message.sender or "(no sender)"
+            if column == self.COL_SUBJECT:
+                return message.subject or "(no subject)"
+            if column == self.COL_RECEIVED:
+                return time_text(message.received)
+            return size_text(message.size)
+        if role == SORT_ROLE:
+            return self._sort_key_of(message, column)
+        if role == OBJECT_ROLE:
+            return message
+        if role == Qt.ItemDataRole.FontRole and message.unread:
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.DecorationRole and column == self.COL_FROM:
+            return icons.icon("mailbox")
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == self.COL_SIZE:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _sort_key_of(self, message: MessageSummary, column: int) -> Any:
+        if column == self.COL_FROM:
+            return message.sender.casefold()
+        if column == self.COL_SUBJECT:
+            return message.subject.casefold()
+        if column == self.COL_SIZE:
+            return message.size
+        return message.received
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(self.HEADERS)
+        ):
+            return self.HEADERS[section]
+        return None

@@ -1,0 +1,155 @@
+"""… > Mailbox Store > Mailboxes: each user's Maildir with its items, size and last delivery.
+
+Counting reads directories, so it runs on the task runner. The list follows two sources: the
+directory's change counter (users come and go; the console's watcher) and the Maildirs
+themselves, which change without any database change when mail arrives: every
+``POLL_INTERVAL_MS`` a background ``MailboxScanner.changed()`` compares the modification times of
+``new/`` and ``cur/`` (two ``stat`` calls per mailbox) and only a mailbox that moved is recounted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QAction
+
+from app.mailbox_store import MailboxScanner, MailboxSummary
+from app.store import Store
+from ui import messages
+from ui.console import POLL_INTERVAL_MS
+from ui.formatting import plural
+from ui.models.mailboxes import MailboxListModel
+from ui.views.base import MenuEntry, ResultView, make_action, set_enabled
+
+if TYPE_CHECKING:
+    from ui.console import Console
+    from ui.dialogs.mailbox import MailboxDialog
+    from ui.tree import Node
+
+log = logging.getLogger(__name__)
+
+STORE_TEXT = "The Maildirs of this server's users"
+MAILBOXES_TEXT = "The users' mailboxes: items, size and last delivery"
+
+
+def scan_mailboxes(
+    scanner: MailboxScanner, store: Store, only_if_changed: bool
+) -> list[MailboxSummary] | None:
+    """Worker thread: the mailboxes, or None when ``only_if_changed`` and no Maildir moved."""
+    if only_if_changed and not scanner.changed():
+        return None
+    return scanner.scan(store)
+
+
+class MailboxesView(ResultView):
+    """The Mailboxes node; opening a mailbox shows its messages (``MailboxDialog``)."""
+
+    default_sort_column = MailboxListModel.COL_MAILBOX
+    default_column_widths = (240, 80, 100, 140)
+
+    scanned = Signal()
+    """A count of the mailboxes came back and the list shows it."""
+
+    def __init__(self, console: Console, node: Node) -> None:
+        super().__init__(console, node)
+        self.list_model = MailboxListModel(self)
+        self.model = self.list_model
+        self.scanner = MailboxScanner(console.store.paths)
+        self.dialogs: dict[str, MailboxDialog] = {}
+        self._scanning = False
+        self._pending: bool | None = None  # a scan asked for while one runs (True: full)
+        self._counted = False
+        self._selection: list[int] = []
+        self.open_mailbox = make_action(
+            self, "&Open", "mailbox", None, "List the mailbox's messages and read them"
+        )
+        self.open_mailbox.triggered.connect(lambda: self.properties(self._selection))
+        # Owned by the window, so the polling ends with it even while the console lives on.
+        self._poll = QTimer(console.window or self)
+        self._poll.setInterval(POLL_INTERVAL_MS)
+        self._poll.timeout.connect(self._poll_maildirs)
+        self._poll.start()
+        console.watcher.changed.connect(self.refresh)
+
+    # -- list ------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Count every mailbox again (in the background)."""
+        self.scan(only_if_changed=False)
+
+    def _poll_maildirs(self) -> None:
+        window = self.parent_widget
+        if window is not None and window.isVisible():  # not once the console is closing
+            self.scan(only_if_changed=True)
+
+    def scan(self, *, only_if_changed: bool) -> None:
+        if self._scanning:
+            if self._pending is None or not only_if_changed:
+                self._pending = not only_if_changed
+            return
+        self._scanning = True
+        self.console.tasks.submit(
+            "count mailboxes",
+            scan_mailboxes,
+            self.scanner,
+            self.console.store,
+            only_if_changed and self._counted,
+            on_success=self._scanned,
+            on_failure=self._scan_failed,
+        )
+
+    def _scanned(self, found: list[MailboxSummary] | None) -> None:
+        self._scanning = False
+        if found is not None:
+            self._counted = True
+            self.list_model.set_rows(found)
+            self.status_changed.emit()
+        self.scanned.emit()
+        self._run_pending()
+
+    def _scan_failed(self, error: Exception) -> None:
+        self._scanning = False
+        log.warning("could not count the mailboxes: %s", error)
+        if self._poll.parent() is not None:
+            self._poll.stop()  # one message, not one every half second
+        messages.error(self.parent_widget, f"Cannot count the mailboxes: {error}")
+        self._run_pending()
+
+    def _run_pending(self) -> None:
+        if self._pending is not None:
+            full, self._pending = self._pending, None
+            self.scan(only_if_changed=not full)
+
+    def status_text(self) -> str:
+        if not self._counted:
+            return "Counting..."
+        return plural(self.list_model.rowCount(), "mailbox", "mailboxes")
+
+    def is_busy(self) -> bool:
+        return self._scanning
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def update_actions(self, rows: list[int]) -> None:
+        self._selection = list(rows)
+        set_enabled(self.open_mailbox, len(rows) == 1)
+        set_enabled(self.std.properties, len(rows) == 1)
+
+    def item_menu(self, rows: list[int]) -> list[MenuEntry]:
+        return [self.open_mailbox, None, self.std.refresh]
+
+    def toolbar_actions(self) -> list[QAction]:
+        return [self.open_mailbox]
+
+    def properties(self, rows: list[int]) -> None:
+        """Double-click, Enter, Open or Properties: the mailbox's messages."""
+        if len(rows) != 1:
+            return
+        from ui.dialogs.mailbox import MailboxDialog
+
+        summary = self.list_model.row_object(rows[0])
+        self.dialogs[summary.name] = MailboxDialog.open_mailbox(
+            self.parent_widget, self.console, summary, self.dialogs.get(summary.name)
+        )
