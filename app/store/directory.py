@@ -208,3 +208,58 @@ def member_of(conn: sqlite3.Connection, recipient_id: int) -> list[str]:
         (recipient_id,),
     )
     return [row[0] for row in rows]
+
+
+# -- the console's All Recipients list (sorted and filtered here, fetched a page at a time) -----
+
+_PRIMARY_SMTP_JOIN = (
+    " LEFT JOIN proxy_addresses p ON p.recipient_id = r.id AND p.type = 'SMTP' AND p.is_primary = 1"
+)
+_SHOWN_NAME = "coalesce(nullif(r.display_name, ''), r.alias)"
+LIST_ORDERS: dict[str, str] = {
+    "display": f"{_SHOWN_NAME} COLLATE NOCASE, r.alias",
+    "alias": "r.alias",
+    "type": f"r.object_class, {_SHOWN_NAME} COLLATE NOCASE, r.alias",
+    "address": f"p.address COLLATE NOCASE, {_SHOWN_NAME} COLLATE NOCASE, r.alias",
+}
+"""The orders ``recipient_index`` can sort by, as SQL (a fixed set: never built from input)."""
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (with ``ESCAPE '\\'``) for values that contain ``text``."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def recipient_index(conn: sqlite3.Connection, order: str, text: str = "") -> list[tuple[int, str]]:
+    """``(id, shown name)`` of the recipients whose display name, alias or one of whose
+    addresses contains ``text`` (ASCII letters case-insensitively), sorted by ``order`` (a key of
+    ``LIST_ORDERS``). The shown name is the display name, or the alias when there is none."""
+    sql = f"SELECT r.id, {_SHOWN_NAME} FROM recipients r"
+    if order == "address":
+        sql += _PRIMARY_SMTP_JOIN
+    args: tuple[str, ...] = ()
+    if text:
+        sql += (
+            " WHERE r.display_name LIKE ?1 ESCAPE '\\' OR r.alias LIKE ?1 ESCAPE '\\'"
+            " OR EXISTS (SELECT 1 FROM proxy_addresses x WHERE x.recipient_id = r.id"
+            " AND x.address LIKE ?1 ESCAPE '\\')"
+        )
+        args = (like_pattern(text),)
+    sql += f" ORDER BY {LIST_ORDERS[order]}"
+    return [(int(row[0]), str(row[1])) for row in conn.execute(sql, args)]
+
+
+def recipients_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> list[Recipient]:
+    """The recipients with these ids that still exist, with addresses and members, by id."""
+    wanted = tuple(ids)
+    found: list[Recipient] = []
+    for chunk in _chunks(wanted, 500):
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM recipients WHERE id IN ({marks}) ORDER BY id", chunk
+        ).fetchall()
+        addresses = _addresses_of(conn, f"WHERE recipient_id IN ({marks})", chunk)
+        members = _members_of(conn, f"WHERE m.group_id IN ({marks})", chunk)
+        found.extend(_recipient(row, addresses[row["id"]], members[row["id"]]) for row in rows)
+    return found
