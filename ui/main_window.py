@@ -13,7 +13,6 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPoint,
-    QSortFilterProxyModel,
     Qt,
 )
 from PySide6.QtGui import QAction, QCloseEvent, QContextMenuEvent, QKeySequence
@@ -36,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from ui import icons, messages
 from ui.console import Console
+from ui.models.result_proxy import ResultProxyModel
 from ui.models.table import SORT_ROLE
 from ui.tree import ConsoleTreeModel, Node, build_tree
 from ui.views.base import ResultView, fill_menu, make_action, set_enabled
@@ -107,7 +107,7 @@ class MainWindow(QMainWindow):
 
         self.root = build_tree(console)
         self.tree_model = ConsoleTreeModel(self.root, self)
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = ResultProxyModel(self)  # a lazy list sorts itself: see its docstring
         self.proxy.setSortRole(SORT_ROLE)
         self.proxy.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
 
