@@ -1,0 +1,604 @@
+"""The property sheet of a user, contact or group: General, E-mail Addresses, Members, Member Of.
+
+The sheet edits a ``RecipientProperties`` (the recipient and the groups it belongs to); OK or
+Apply stores every change in one transaction (``recipients.save_recipient``), so a refused
+change (a bad alias, an address another recipient has) saves nothing and the sheet stays open
+with what was typed. GUI thread only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import recipients, rus
+from app.errors import PostroomError
+from app.model import ATTRIBUTE_NAMES, SMTP, Recipient
+from app.rus import Explanation
+from app.store import Store
+from ui import icons, messages
+from ui.dialogs.address import CUSTOM, AddressTypeDialog
+from ui.dialogs.property_sheet import PropertyPage, PropertySheet
+from ui.dialogs.recipient_address import ProxyAddressDialog
+from ui.dialogs.recipient_picker import SelectRecipientsDialog
+from ui.formatting import local_time
+from ui.models.members import RecipientRefModel
+from ui.models.proxy_addresses import ProxyAddressListModel, address_key, shown_address
+from ui.models.recipient_attributes import EXTENSION_ATTRIBUTES, AttributeListModel
+from ui.models.recipients import KIND_TEXT
+
+log = logging.getLogger(__name__)
+
+AUTO_UPDATE_TEXT = "Automatically update e-mail addresses based on recipient policy"
+
+# The attributes the General tab shows in fields, with their labels (LDAP name in the tooltip).
+NAME_FIELDS = (("givenName", "&First name:"), ("initials", "I&nitials:"), ("sn", "&Last name:"))
+ORGANIZATION_FIELDS = (
+    ("title", "&Title:"),
+    ("department", "&Department:"),
+    ("company", "&Company:"),
+    ("physicalDeliveryOfficeName", "&Office:"),
+    ("l", "Cit&y:"),
+    ("st", "&State/province:"),
+    ("c", "Co&untry/region:"),
+)
+
+
+@dataclass(frozen=True)
+class RecipientProperties:
+    """What the sheet edits: the recipient, and the groups it is a direct member of."""
+
+    recipient: Recipient
+    member_of: tuple[str, ...] = ()
+
+
+def _line(parent: QWidget, name: str, tip: str = "") -> QLineEdit:
+    edit = QLineEdit(parent)
+    edit.setObjectName(name)
+    edit.setMaxLength(recipients.MAX_ATTRIBUTE_LENGTH)
+    if tip:
+        edit.setToolTip(tip)
+    return edit
+
+
+def _list_view(parent: QWidget, name: str) -> QTreeView:
+    view = QTreeView(parent)
+    view.setObjectName(name)
+    view.setRootIsDecorated(False)
+    view.setUniformRowHeights(True)
+    view.setAllColumnsShowFocus(True)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.header().setStretchLastSection(True)
+    return view
+
+
+# -- General ----------------------------------------------------------------------------------
+
+
+class GeneralPage(PropertyPage[RecipientProperties]):
+    """Names, display name, alias, a contact's target, and the attributes filters test."""
+
+    title = "General"
+
+    def __init__(self, kind: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.kind = kind
+        self.fields: dict[str, QLineEdit] = {}
+        self.heading = QLabel(self)
+        self.heading.setObjectName("heading")
+        font = self.heading.font()
+        font.setBold(True)
+        self.heading.setFont(font)
+        icon = QLabel(self)
+        icon.setPixmap(icons.icon(kind).pixmap(32, 32))
+        self.kind_label = QLabel(KIND_TEXT.get(kind, kind), self)
+        heading_row = QHBoxLayout()
+        heading_row.addWidget(icon)
+        heading_row.addWidget(self.heading, 1)
+        heading_row.addWidget(self.kind_label)
+
+        names = QGridLayout()
+        row = 0
+        if kind != "group":
+            for name, _label in NAME_FIELDS:
+                self.fields[name] = _line(self, name, f"LDAP attribute {name}")
+            self.fields["initials"].setMaxLength(6)
+            self.fields["initials"].setMaximumWidth(60)
+            names.addWidget(QLabel(NAME_FIELDS[0][1], self, buddy=self.fields["givenName"]), 0, 0)
+            names.addWidget(self.fields["givenName"], 0, 1)
+            names.addWidget(QLabel(NAME_FIELDS[1][1], self, buddy=self.fields["initials"]), 0, 2)
+            names.addWidget(self.fields["initials"], 0, 3)
+            names.addWidget(QLabel(NAME_FIELDS[2][1], self, buddy=self.fields["sn"]), 1, 0)
+            names.addWidget(self.fields["sn"], 1, 1, 1, 3)
+            row = 2
+        self.fields["displayName"] = _line(self, "displayName", "LDAP attribute displayName")
+        display_label = "Group na&me:" if kind == "group" else "Displ&ay name:"
+        names.addWidget(QLabel(display_label, self, buddy=self.fields["displayName"]), row, 0)
+        names.addWidget(self.fields["displayName"], row, 1, 1, 3)
+        self.alias = _line(self, "alias", "LDAP attribute mailNickname: unique, names the mailbox")
+        self.alias.setMaxLength(64)
+        names.addWidget(QLabel("Alia&s:", self, buddy=self.alias), row + 1, 0)
+        names.addWidget(self.alias, row + 1, 1, 1, 3)
+        self.target: QLineEdit | None = None
+        if kind == "contact":
+            self.target = _line(self, "target", "Mail to this contact is forwarded here")
+            names.addWidget(QLabel("Tar&get address:", self, buddy=self.target), row + 2, 0)
+            names.addWidget(self.target, row + 2, 1, 1, 3)
+            self.target.textEdited.connect(self._emit_changed)
+        names.setColumnStretch(1, 1)
+
+        organization = QGroupBox("Organization and location", self)
+        grid = QGridLayout(organization)
+        for number, (name, label) in enumerate(ORGANIZATION_FIELDS):
+            edit = self.fields[name] = _line(self, name, f"LDAP attribute {name}")
+            grid.addWidget(QLabel(label, self, buddy=edit), number // 2, (number % 2) * 2)
+            grid.addWidget(edit, number // 2, (number % 2) * 2 + 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+
+        custom = QGroupBox("Custom attributes", self)
+        self.custom = AttributeListModel(EXTENSION_ATTRIBUTES, self)
+        self.custom.edited.connect(self._emit_changed)
+        self.custom_view = _list_view(self, "customAttributes")
+        self.custom_view.setModel(self.custom)
+        self.custom_view.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked
+            | QAbstractItemView.EditTrigger.EditKeyPressed
+            | QAbstractItemView.EditTrigger.SelectedClicked
+        )
+        self.custom_view.setColumnWidth(0, 150)
+        self.custom_view.setMinimumHeight(110)
+        custom_layout = QVBoxLayout(custom)
+        custom_layout.addWidget(self.custom_view)
+
+        for edit in (*self.fields.values(), self.alias):
+            edit.textEdited.connect(self._emit_changed)
+        self.fields["displayName"].textChanged.connect(self._update_heading)
+        self.alias.textChanged.connect(self._update_heading)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(heading_row)
+        layout.addLayout(names)
+        layout.addWidget(organization)
+        layout.addWidget(custom, 1)
+
+    def _update_heading(self, *_: object) -> None:
+        self.heading.setText(self.fields["displayName"].text().strip() or self.alias.text())
+
+    def load(self, obj: RecipientProperties) -> None:
+        recipient = obj.recipient
+        for name, edit in self.fields.items():
+            edit.setText(recipient.attribute(name))
+        self.alias.setText(recipient.alias)
+        if self.target is not None:
+            self.target.setText(recipient.target or "")
+        self.custom.load(recipient.attributes)
+        self._update_heading()
+
+    def apply(self, obj: RecipientProperties) -> RecipientProperties:
+        attributes = dict(obj.recipient.attributes)
+        typed = {name: edit.text().strip() for name, edit in self.fields.items()}
+        typed.update(self.custom.values())
+        for name, value in typed.items():
+            if value:
+                attributes[name] = value
+            else:
+                attributes.pop(name, None)
+        recipient = dataclasses.replace(
+            obj.recipient,
+            alias=self.alias.text().strip(),
+            attributes=attributes,
+            target=self.target.text().strip() if self.target is not None else obj.recipient.target,
+        )
+        return dataclasses.replace(obj, recipient=recipient)
+
+
+# -- E-mail Addresses --------------------------------------------------------------------------
+
+
+class EmailAddressesPage(PropertyPage[RecipientProperties]):
+    """Type | Address (primary in bold), New / Edit / Remove / Set as Primary, the automatic
+    update box, and which recipient policy applies and why."""
+
+    title = "E-mail Addresses"
+
+    def __init__(self, store: Store, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.owner = ""
+        self.addresses = ProxyAddressListModel(self)
+        self.addresses.edited.connect(self._emit_changed)
+        self.addresses.edited.connect(self.update_buttons)
+        self.view = _list_view(self, "addresses")
+        self.view.setModel(self.addresses)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.view.selectionModel().selectionChanged.connect(self.update_buttons)
+        self.view.doubleClicked.connect(lambda _index: self.edit_address())
+
+        self.new_button = QPushButton("Ne&w...", self)
+        self.edit_button = QPushButton("&Edit...", self)
+        self.remove_button = QPushButton("&Remove", self)
+        self.primary_button = QPushButton("&Set as Primary", self)
+        buttons = QHBoxLayout()
+        for button, name, slot in (
+            (self.new_button, "new", self.new_address),
+            (self.edit_button, "edit", self.edit_address),
+            (self.remove_button, "remove", self.remove_address),
+            (self.primary_button, "setPrimary", self.set_primary),
+        ):
+            button.setObjectName(name)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+
+        self.auto_update = QCheckBox(AUTO_UPDATE_TEXT, self)
+        self.auto_update.setObjectName("autoUpdate")
+        self.auto_update.setToolTip(
+            "Off: the Recipient Update Service never adds or changes this recipient's "
+            "addresses, not even in a Rebuild."
+        )
+        self.auto_update.toggled.connect(self._emit_changed)
+
+        policy_box = QGroupBox("Recipient policy", self)
+        self.explain = QLabel(policy_box)
+        self.explain.setObjectName("explain")
+        self.explain.setWordWrap(True)
+        self.explain.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.explain.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.explain.setMinimumHeight(64)
+        policy_layout = QVBoxLayout(policy_box)
+        policy_layout.addWidget(self.explain)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("E-mail addresses (the primary address of each type is in bold):"))
+        layout.addWidget(self.view, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.auto_update)
+        layout.addWidget(policy_box)
+
+    # -- load / apply ----------------------------------------------------------------------
+
+    def load(self, obj: RecipientProperties) -> None:
+        self.owner = obj.recipient.alias
+        self.addresses.load(obj.recipient.addresses)
+        self.auto_update.blockSignals(True)
+        self.auto_update.setChecked(obj.recipient.auto_update)
+        self.auto_update.blockSignals(False)
+        self.update_buttons()
+
+    def apply(self, obj: RecipientProperties) -> RecipientProperties:
+        recipient = dataclasses.replace(
+            obj.recipient,
+            addresses=self.addresses.addresses(),
+            auto_update=self.auto_update.isChecked(),
+        )
+        return dataclasses.replace(obj, recipient=recipient)
+
+    def show_explanation(self, explanation: Explanation | None, error: str = "") -> None:
+        """The read-only line: which policy applies and why, and what the RUS will do."""
+        if explanation is None:
+            self.explain.setText(error)
+            self.addresses.set_reasons({})
+            return
+        self.explain.setText(explain_text(explanation))
+        self.addresses.set_reasons(
+            {address_key(reason.address): reason.text for reason in explanation.addresses}
+        )
+
+    # -- buttons ---------------------------------------------------------------------------
+
+    def current_row(self) -> int | None:
+        rows = self.view.selectionModel().selectedRows()
+        return rows[0].row() if rows else None
+
+    def select_row(self, row: int) -> None:
+        self.view.selectionModel().setCurrentIndex(
+            self.addresses.index(row, 0),
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows,
+        )
+
+    def update_buttons(self, *_: object) -> None:
+        row = self.current_row()
+        chosen = self.addresses.address(row) if row is not None else None
+        self.edit_button.setEnabled(chosen is not None)
+        self.remove_button.setEnabled(chosen is not None)
+        primary = chosen is not None and chosen.primary
+        self.primary_button.setEnabled(chosen is not None and not primary)
+        self.primary_button.setToolTip(
+            "This address is already the primary address of its type." if primary else ""
+        )
+
+    def new_address(self) -> None:
+        kind = AddressTypeDialog.choose(self)
+        if kind is None:
+            return
+        type_ = SMTP if kind == SMTP else ""
+        if kind not in (SMTP, CUSTOM):
+            return
+        proxy = ProxyAddressDialog.ask(
+            self, self.store, type_, None, self.addresses.addresses(), self.owner
+        )
+        if proxy is not None:
+            self.select_row(self.addresses.add(proxy))
+
+    def edit_address(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        old = self.addresses.address(row)
+        edited = ProxyAddressDialog.ask(
+            self, self.store, old.type, old, self.addresses.addresses(), self.owner
+        )
+        if edited is not None and edited != old:
+            self.addresses.replace(row, edited)
+            self.select_row(row)
+
+    def remove_address(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        proxy = self.addresses.address(row)
+        others = [
+            p
+            for n, p in enumerate(self.addresses.addresses())
+            if n != row and p.type.upper() == proxy.type.upper()
+        ]
+        if proxy.primary and others:
+            messages.error(
+                self,
+                f"{shown_address(proxy)} is the primary {proxy.type} address. "
+                "Set another address as primary before removing it.",
+            )
+            return
+        self.addresses.remove(row)
+        self.update_buttons()
+
+    def set_primary(self) -> None:
+        row = self.current_row()
+        if row is not None:
+            self.addresses.set_primary(row)
+            self.update_buttons()
+
+
+def explain_text(explanation: Explanation) -> str:
+    """The RUS explain in a few sentences: the effective policy and why, and what comes next."""
+    recipient, policy = explanation.recipient, explanation.policy
+    if policy is None:
+        text = "No recipient policy applies: no policy's filter matches this recipient."
+    elif policy.is_default:
+        text = (
+            f"'{policy.name}' applies: no custom policy's filter matches this recipient, and the "
+            f"{policy.name}'s filter {policy.filter} matches every recipient with an alias."
+        )
+    else:
+        text = (
+            f"'{policy.name}' applies: it is the highest-priority policy (priority "
+            f"{policy.priority_text}) whose filter {policy.filter} matches this recipient."
+        )
+    if not recipient.auto_update:
+        text += (
+            " Automatic updates are off, so the Recipient Update Service leaves these "
+            "addresses alone."
+        )
+    else:
+        next_run = explanation.next_run
+        text += f" {next_run[:1].upper()}{next_run[1:]}."
+    decision = explanation.decision
+    if decision is not None:
+        when = (
+            f" ({local_time(explanation.run.finished or explanation.run.started)})"
+            if explanation.run
+            else ""
+        )
+        text += f" Last run {decision.run_id}{when}: {decision.decision}, {decision.reason}."
+    return text
+
+
+# -- Members / Member Of -----------------------------------------------------------------------
+
+
+class _RecipientListPage(PropertyPage[RecipientProperties]):
+    """A list of recipients with Add… and Remove."""
+
+    hint = ""
+
+    def __init__(self, store: Store, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.own_id: int | None = None
+        self.model = RecipientRefModel(self)
+        self.view = _list_view(self, "list")
+        self.view.setModel(self.model)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setColumnWidth(0, 170)
+        self.view.setColumnWidth(1, 100)
+        self.view.setColumnWidth(2, 110)
+        self.view.selectionModel().selectionChanged.connect(self.update_buttons)
+        self.add_button = QPushButton("A&dd...", self)
+        self.add_button.setObjectName("add")
+        self.remove_button = QPushButton("&Remove", self)
+        self.remove_button.setObjectName("remove")
+        self.add_button.clicked.connect(self.add)
+        self.remove_button.clicked.connect(self.remove)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.remove_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        self.hint_label = QLabel(self.hint, self)
+        self.hint_label.setWordWrap(True)
+        layout.addWidget(self.hint_label)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(buttons)
+        self.update_buttons()
+
+    def show_aliases(self, aliases: tuple[str, ...]) -> None:
+        try:
+            found = recipients.summaries_by_alias(self.store, aliases)
+        except PostroomError as error:
+            messages.error(self, error)
+            found = []
+        self.model.set_rows([])
+        self.model.set_rows(found)
+        self.update_buttons()
+
+    def update_buttons(self, *_: object) -> None:
+        self.remove_button.setEnabled(bool(self.view.selectionModel().selectedRows()))
+
+    def pick(self) -> list[recipients.RecipientSummary]:
+        raise NotImplementedError
+
+    def add(self) -> None:
+        picked = self.pick()
+        present = {row.id for row in self.model.rows()}
+        new = [row for row in picked if row.id not in present]
+        if new:
+            self.model.set_rows([*self.model.rows(), *new])
+            self.changed.emit()
+            self.update_buttons()
+
+    def remove(self) -> None:
+        rows = [index.row() for index in self.view.selectionModel().selectedRows()]
+        if rows:
+            self.model.remove_rows(rows)
+            self.changed.emit()
+            self.update_buttons()
+
+
+class MembersPage(_RecipientListPage):
+    """A group's members: mail to the group reaches each of them (nested groups expand)."""
+
+    title = "Members"
+    hint = "Mail sent to this group is delivered to each member; a member group expands too."
+
+    def load(self, obj: RecipientProperties) -> None:
+        self.own_id = obj.recipient.id
+        self.show_aliases(obj.recipient.members)
+
+    def apply(self, obj: RecipientProperties) -> RecipientProperties:
+        recipient = dataclasses.replace(obj.recipient, members=self.model.aliases())
+        return dataclasses.replace(obj, recipient=recipient)
+
+    def pick(self) -> list[recipients.RecipientSummary]:
+        exclude = {row.id for row in self.model.rows()}
+        if self.own_id is not None:
+            exclude.add(self.own_id)
+        return SelectRecipientsDialog.choose(self, self.store, "Select Members", exclude=exclude)
+
+
+class MemberOfPage(_RecipientListPage):
+    """The groups this recipient is a direct member of."""
+
+    title = "Member Of"
+    hint = "Distribution groups this recipient is a direct member of:"
+
+    def load(self, obj: RecipientProperties) -> None:
+        self.own_id = obj.recipient.id
+        self.show_aliases(obj.member_of)
+
+    def apply(self, obj: RecipientProperties) -> RecipientProperties:
+        return dataclasses.replace(obj, member_of=self.model.aliases())
+
+    def pick(self) -> list[recipients.RecipientSummary]:
+        exclude = {row.id for row in self.model.rows()}
+        if self.own_id is not None:
+            exclude.add(self.own_id)
+        return SelectRecipientsDialog.choose(
+            self, self.store, "Select Groups", kinds=("group",), exclude=exclude
+        )
+
+
+# -- the sheet ---------------------------------------------------------------------------------
+
+
+class RecipientDialog(PropertySheet[RecipientProperties]):
+    """The property sheet of one user, contact or group."""
+
+    def __init__(self, parent: QWidget | None, store: Store, recipient: Recipient) -> None:
+        obj = RecipientProperties(recipient, tuple(recipients.member_of(store, recipient.alias)))
+        super().__init__(parent, f"{recipient.display_name} Properties", obj)
+        self.setObjectName("recipientDialog")
+        self.store = store
+        self.general = GeneralPage(recipient.kind, self)
+        self.addresses = EmailAddressesPage(store, self)
+        self.members: MembersPage | None = (
+            MembersPage(store, self) if recipient.kind == "group" else None
+        )
+        self.member_of = MemberOfPage(store, self)
+        pages: list[PropertyPage[RecipientProperties]] = [self.general, self.addresses]
+        if self.members is not None:
+            pages.append(self.members)
+        pages.append(self.member_of)
+        for page in pages:
+            self.add_page(page)
+        self.load_pages()
+        self.show_explanation()
+        self.resize(560, 640)
+
+    def show_explanation(self) -> None:
+        try:
+            explanation = rus.explain(self.store, self.obj.recipient.alias)
+        except PostroomError as error:
+            self.addresses.show_explanation(None, str(error))
+            return
+        self.addresses.show_explanation(explanation)
+
+    def commit(self, obj: RecipientProperties) -> RecipientProperties:
+        old, new = self.obj.recipient, obj.recipient
+        changes: dict[str, object] = {}
+        if new.alias != old.alias:
+            changes["new_alias"] = new.alias
+        attributes = {
+            name: new.attribute(name)
+            for name in ATTRIBUTE_NAMES
+            if new.attribute(name) != old.attribute(name)
+        }
+        if attributes:
+            changes["attributes"] = attributes
+        if new.target != old.target:
+            changes["target"] = new.target or ""
+        if new.auto_update != old.auto_update:
+            changes["auto_update"] = new.auto_update
+        if sorted(new.members) != sorted(old.members):
+            changes["members"] = list(new.members)
+        if new.addresses != old.addresses:
+            changes["addresses"] = list(new.addresses)
+        if sorted(obj.member_of) != sorted(self.obj.member_of):
+            changes["member_of"] = list(obj.member_of)
+        if not changes:
+            return self.obj
+        stored = recipients.save_recipient(self.store, old.alias, **changes)  # type: ignore[arg-type]
+        return RecipientProperties(stored, tuple(recipients.member_of(self.store, stored.alias)))
+
+    def after_commit(self) -> None:
+        self.setWindowTitle(f"{self.obj.recipient.display_name} Properties")
+        self.show_explanation()
+
+    @classmethod
+    def edit(cls, parent: QWidget | None, store: Store, recipient: Recipient) -> Recipient | None:
+        """Open the sheet; the recipient as last saved, or None if nothing was saved."""
+        dialog = cls(parent, store, recipient)
+        try:
+            dialog.exec()
+            return dialog.result_obj.recipient if dialog.result_obj is not None else None
+        finally:
+            dialog.deleteLater()
