@@ -75,6 +75,7 @@ def build_tree(console: Console) -> Node:
     from ui.views.domains import DOMAINS_TEXT, DomainsView
     from ui.views.mailboxes import MAILBOXES_TEXT, STORE_TEXT, MailboxesView
     from ui.views.policies import RecipientPoliciesView
+    from ui.views.recipients import AllRecipientsView
     from ui.views.rus import RecipientUpdateServicesView
     from ui.views.sessions import CurrentSessionsView
     from ui.views.smtp import SmtpVirtualServerView
@@ -107,6 +108,15 @@ def build_tree(console: Console) -> Node:
         )
     )
     recipients.add(Node("recipients/domains", "Domains", "domains", DomainsView, DOMAINS_TEXT))
+    recipients.add(
+        Node(
+            "recipients/all",
+            "All Recipients",
+            "all-recipients",
+            AllRecipientsView,
+            "Every user, contact and group, with its primary address and policy",
+        )
+    )
 
     servers = root.add(
         Node("servers", "Servers", "servers", description="This organization's servers")
