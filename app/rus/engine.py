@@ -635,6 +635,7 @@ class _Run:
         self.counts = _Counts()
         self.policies: PolicySet | None = None
         self.preparer: Preparer | None = None
+        self.prepared_used = 0
         self.clock = time.perf_counter()
 
     def go(
@@ -676,6 +677,13 @@ class _Run:
             self._finish("cancelled", "interrupted")
             raise
         self._close_preparer()
+        if helper:
+            log.info(
+                "RUS run %d: %d of %d objects prepared by the helper",
+                snapshot.run_id,
+                self.prepared_used,
+                counts.done,
+            )
         return self._finish(outcome, message)
 
     def _close_preparer(self) -> None:
@@ -716,6 +724,7 @@ class _Run:
         for rid in ids:
             p = ready.get(rid)
             if p is not None:
+                self.prepared_used += 1
                 usn, stamped_usn, auto_update, addresses, policy_id, local_parts = p
                 policy = policies.by_id(policy_id)
                 objects.append(
