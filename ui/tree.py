@@ -79,6 +79,7 @@ def build_tree(console: Console) -> Node:
     from ui.views.rus import RecipientUpdateServicesView
     from ui.views.sessions import CurrentSessionsView
     from ui.views.smtp import SmtpVirtualServerView
+    from ui.views.tracking import TOOLS_TEXT, TRACKING_TEXT, MessageTrackingView
 
     org = organization.get_organization(console.store)
     org_name = org.name if org else organization.DEFAULT_ORGANIZATION_NAME
@@ -156,6 +157,16 @@ def build_tree(console: Console) -> Node:
             "mailbox-store",
             MailboxesView,
             MAILBOXES_TEXT,
+        )
+    )
+    tools = root.add(Node("tools", "Tools", "tools", None, TOOLS_TEXT))
+    tools.add(
+        Node(
+            "tools/message-tracking",
+            "Message Tracking Center",
+            "message-tracking",
+            MessageTrackingView,
+            TRACKING_TEXT,
         )
     )
     return root
