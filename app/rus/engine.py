@@ -252,7 +252,8 @@ class TakenAddresses:
 
     def __init__(self, owners: dict[str, int] | None, seen_usn: int) -> None:
         self._owners = owners
-        self._pending: dict[str, int] = {}
+        self._pending: dict[str, int] = {}  # assignments of this batch, when not preloaded
+        self._undo: list[tuple[str, int | None]] = []  # to take them back, when preloaded
         self._seen_usn = seen_usn
         self._changed: set[int] = set()
         # Plain address key → h: every suffix 2 … h-1 of it is known to be someone's. Many people
@@ -271,6 +272,7 @@ class TakenAddresses:
     def reload(self, conn: sqlite3.Connection) -> None:
         """Forget what is known and read every address again."""
         self._pending.clear()
+        self._undo.clear()
         self._changed.clear()
         self._hints.clear()
         if self._owners is not None:
@@ -299,13 +301,19 @@ class TakenAddresses:
         return owner is not None and owner != by
 
     def first_free(
-        self, conn: sqlite3.Connection, plain: str, by: int, own: Iterable[str]
+        self, conn: sqlite3.Connection, plain: str, by: int, own: Callable[[], Iterable[str]]
     ) -> tuple[str, int]:
         """``addressing.first_free`` for recipient ``by``: the plain SMTP address if no one else
         has it, else the lowest suffix 2, 3, … free for ``by``.
 
-        ``own``: keys of the addresses ``by`` has or was just given, which are free for it.
+        ``own()``: keys of the addresses ``by`` has or was just given, which are free for it.
         """
+        plain_key = "SMTP:" + plain.lower()
+        if self._owners is not None:
+            # The common case, without a call per check: nobody else has the plain address.
+            owner = self._owners.get(plain_key)
+            if owner is None or owner == by:
+                return plain, 0
 
         def taken(address: str) -> bool:
             return self.is_taken(conn, SMTP, address, by)
@@ -314,11 +322,10 @@ class TakenAddresses:
             return plain, 0
         if self._owners is None:
             return addressing.first_free(plain, taken)
-        plain_key = address_key(SMTP, plain)
         start = self._hints.get(plain_key, 2)
         if start > 2:
             # Below the hint every suffix is someone's: only ``by``'s own are free for it.
-            mine = [n for key in own if (n := _suffix_of(plain, key)) is not None and n < start]
+            mine = [n for key in own() if (n := _suffix_of(plain, key)) is not None and n < start]
             if mine:
                 return addressing.with_suffix(plain, min(mine)), min(mine)
         for n in range(start, addressing.MAX_SUFFIX + 1):
@@ -330,7 +337,11 @@ class TakenAddresses:
 
     def assign(self, key: str, owner: int, plain: str = "", suffix: int = 0) -> None:
         """``key`` is now ``owner``'s (written when the batch commits)."""
-        self._pending[key] = owner
+        if self._owners is None:
+            self._pending[key] = owner
+        else:
+            self._undo.append((key, self._owners.get(key)))
+            self._owners[key] = owner
         if suffix:
             plain_key = address_key(SMTP, plain)
             if self._hints.get(plain_key) == suffix:
@@ -338,12 +349,19 @@ class TakenAddresses:
 
     def commit(self) -> None:
         """The batch was written: its assignments are now facts."""
-        if self._owners is not None:
-            self._owners.update(self._pending)
         self._pending.clear()
+        self._undo.clear()
 
     def rollback(self) -> None:
+        """The batch was not written: forget its assignments."""
         self._pending.clear()
+        if self._owners is not None:
+            for key, previous in reversed(self._undo):
+                if previous is None:
+                    self._owners.pop(key, None)
+                else:
+                    self._owners[key] = previous
+        self._undo.clear()
         self._hints.clear()
 
 
@@ -435,7 +453,7 @@ def stamp_addresses(
             local = addressing.generate_local_part(template, values)
             local_parts[template.local_template] = local
         plain = f"{local}@{template.domain}"
-        address, suffix = taken.first_free(conn, plain, rid, [*present, *new])
+        address, suffix = taken.first_free(conn, plain, rid, lambda: [*present, *new])
         key = "SMTP:" + address.lower()
         existing = present.get(key)
         if existing is not None:
@@ -815,7 +833,7 @@ class _Run:
                         batch.changed += 1
                     else:
                         reason += "; its addresses were already current"
-                    provenance = rows.provenance_json(stamp.provenance)
+                    provenance = rows.provenance_text(stamp.provenance)
                     stamp_rows.append((rid, run_id, name, reason, provenance))
                 rows.write_stamps(conn, demote, promote, insert, stamped_ids, stamp_usn)
                 rows.record_stamps(conn, stamp_rows)

@@ -65,16 +65,27 @@ class DecisionRecord:
     addresses: tuple[Provenance, ...]
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# Provenance is written for every recipient a Rebuild stamps, so it is stored in a form that is
+# cheap to make: entries separated by RS, fields by US. No field can hold a control character
+# (names, rules and addresses are checked for that before they are stored).
+_ENTRY_SEPARATOR = "\x1e"
+_FIELD_SEPARATOR = "\x1f"
 
 
-def provenance_json(entries: Sequence[Provenance]) -> str:
-    """The entries as stored: a JSON list of [type, address, policy, rule, suffix, run, plain]."""
-    return _encode(entries)
+def provenance_text(entries: Sequence[Provenance]) -> str:
+    """The entries as stored: type, address, policy, rule, suffix, run, plain per entry."""
+    return _ENTRY_SEPARATOR.join(
+        f"{p.type}\x1f{p.address}\x1f{p.policy}\x1f{p.rule}\x1f{p.suffix}\x1f{p.run_id}\x1f{p.plain}"
+        for p in entries
+    )
 
 
 def parse_provenance(text: str) -> tuple[Provenance, ...]:
-    return tuple(Provenance(*item) for item in json.loads(text))
+    entries = []
+    for entry in text.split(_ENTRY_SEPARATOR) if text else ():
+        type_, address, policy, rule, suffix, run_id, plain = entry.split(_FIELD_SEPARATOR)
+        entries.append(Provenance(type_, address, policy, rule, int(suffix), int(run_id), plain))
+    return tuple(entries)
 
 
 # -- the lease: one run at a time per data directory, across processes ---------------------------
@@ -380,7 +391,7 @@ def load_provenance(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, s
     """The stored provenance JSON of these recipients, for those that have any."""
     rows = conn.execute(
         "SELECT recipient_id, addresses FROM rus_decisions"
-        " WHERE recipient_id IN (SELECT value FROM json_each(?)) AND addresses <> '[]'",
+        " WHERE recipient_id IN (SELECT value FROM json_each(?)) AND addresses <> ''",
         (json.dumps(list(ids)),),
     )
     return {rid: text for rid, text in rows}

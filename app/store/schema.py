@@ -132,8 +132,9 @@ MIGRATIONS: list[str] = [
         message  TEXT NOT NULL DEFAULT ''
     );
 
-    -- Only the latest decision per recipient; ``addresses`` is a JSON list saying which policy,
-    -- rule and collision suffix made each address the RUS stamped (kept across later stamps).
+    -- Only the latest decision per recipient. ``addresses`` says which policy, rule and
+    -- collision suffix made each address the RUS stamped (kept across later stamps): one entry
+    -- per address, separated by U+001E, of fields separated by U+001F (see app/store/rus.py).
     CREATE TABLE rus_decisions (
         recipient_id INTEGER PRIMARY KEY REFERENCES recipients (id) ON DELETE CASCADE,
         run_id       INTEGER NOT NULL,
@@ -141,7 +142,7 @@ MIGRATIONS: list[str] = [
         policy       TEXT NOT NULL DEFAULT '',
         reason       TEXT NOT NULL DEFAULT '',
         stamp_run_id INTEGER,
-        addresses    TEXT NOT NULL DEFAULT '[]'
+        addresses    TEXT NOT NULL DEFAULT ''
     );
     """,
 ]
