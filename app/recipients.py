@@ -19,6 +19,7 @@ from app.model import (
     ProxyAddress,
     Recipient,
     RecipientKind,
+    RecipientPolicy,
     canonical_attribute,
 )
 from app.passwords import hash_password
@@ -423,37 +424,61 @@ def _sorted_by_policy(
     return sorted(index, key=lambda item: policy_of.get(item[0], "\uffff"))
 
 
+class SummaryReader:
+    """Reads list rows a page at a time, keeping the compiled policies and the effective
+    policies found between pages (until the policies change). One per list; any thread."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._policies: list[RecipientPolicy] | None = None
+        self._policy_set: PolicySet | None = None
+
+    def read(self, ids: Iterable[int]) -> dict[int, RecipientSummary]:
+        """The list rows of these recipients (those that still exist), by id."""
+        with self.store.read() as conn:
+            found = rows.recipients_by_id(conn, ids)
+            return {s.id: s for s in self._summaries(conn, found)}
+
+    def read_aliases(self, aliases: Iterable[str]) -> list[RecipientSummary]:
+        """The list rows of the recipients with these aliases (those that exist), in order."""
+        with self.store.read() as conn:
+            found = [rows.find_recipient(conn, alias.strip()) for alias in aliases]
+            return self._summaries(conn, [r for r in found if r is not None])
+
+    def _summaries(
+        self, conn: sqlite3.Connection, found: Sequence[Recipient]
+    ) -> list[RecipientSummary]:
+        if not found:
+            return []
+        policies = policy_rows.load_policies(conn)
+        if self._policy_set is None or policies != self._policies:
+            self._policies, self._policy_set = policies, PolicySet(policies)
+        policy_set = self._policy_set
+        summaries = []
+        for recipient in found:
+            policy = policy_set.effective(recipient)
+            summaries.append(
+                RecipientSummary(
+                    id=int(recipient.id or 0),
+                    alias=recipient.alias,
+                    kind=recipient.kind,
+                    display_name=recipient.display_name,
+                    primary_smtp=recipient.primary_address(),
+                    policy=policy.name if policy else None,
+                    auto_update=recipient.auto_update,
+                )
+            )
+        return summaries
+
+
 def recipient_summaries(store: Store, ids: Iterable[int]) -> dict[int, RecipientSummary]:
     """The list rows of these recipients (those that still exist), by id."""
-    with store.read() as conn:
-        found = rows.recipients_by_id(conn, ids)
-        return {summary.id: summary for summary in _summaries(conn, found)}
+    return SummaryReader(store).read(ids)
 
 
 def summaries_by_alias(store: Store, aliases: Iterable[str]) -> list[RecipientSummary]:
     """The list rows of the recipients with these aliases (those that exist), in that order."""
-    with store.read() as conn:
-        found = [rows.find_recipient(conn, alias.strip()) for alias in aliases]
-        return _summaries(conn, [r for r in found if r is not None])
-
-
-def _summaries(conn: sqlite3.Connection, found: Sequence[Recipient]) -> list[RecipientSummary]:
-    policy_set = PolicySet(policy_rows.load_policies(conn)) if found else None
-    summaries = []
-    for recipient in found:
-        policy = policy_set.effective(recipient) if policy_set else None
-        summaries.append(
-            RecipientSummary(
-                id=int(recipient.id or 0),
-                alias=recipient.alias,
-                kind=recipient.kind,
-                display_name=recipient.display_name,
-                primary_smtp=recipient.primary_address(),
-                policy=policy.name if policy else None,
-                auto_update=recipient.auto_update,
-            )
-        )
-    return summaries
+    return SummaryReader(store).read_aliases(aliases)
 
 
 def address_owner(store: Store, address: str, type_: str = SMTP) -> str | None:

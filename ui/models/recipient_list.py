@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
+from functools import cache
 from typing import Any
 
 from PySide6.QtCore import (
@@ -35,6 +36,23 @@ from ui.tasks import TaskRunner
 log = logging.getLogger(__name__)
 
 Index = QModelIndex | QPersistentModelIndex
+
+_Fetched = tuple[RecipientSummary, tuple[str, ...]]
+"""A fetched row: what it is, and the text of each column."""
+
+_TEXT_ROLES = frozenset({int(Qt.ItemDataRole.DisplayRole), int(SORT_ROLE)})
+_DECORATION = int(Qt.ItemDataRole.DecorationRole)
+_FONT = int(Qt.ItemDataRole.FontRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_ROLES = _TEXT_ROLES | {_DECORATION, _FONT, _TOOLTIP, int(OBJECT_ROLE)}
+
+
+@cache
+def _italic() -> QFont:
+    font = QFont()
+    font.setItalic(True)
+    return font
+
 
 NO_POLICY_TIP = "No recipient policy's filter matches this recipient, so it gets no addresses."
 NO_ADDRESS_TIP = "No SMTP address yet: the Recipient Update Service has not stamped it."
@@ -77,7 +95,8 @@ class RecipientListModel(QAbstractTableModel):
         self._ids: list[int] = []
         self._names: list[str] = []
         self._rows_by_id: dict[int, int] | None = None
-        self._cache: OrderedDict[int, RecipientSummary | None] = OrderedDict()
+        self._reader = recipients.SummaryReader(store)
+        self._cache: OrderedDict[int, _Fetched | None] = OrderedDict()
         self.total = 0
         self.sort_column = self.COL_DISPLAY
         self.sort_order = Qt.SortOrder.AscendingOrder
@@ -231,10 +250,16 @@ class RecipientListModel(QAbstractTableModel):
 
     def summary(self, row: int) -> RecipientSummary | None:
         """What the row shows (fetching its page if needed); None if it was just deleted."""
+        fetched = self._fetched(row)
+        return fetched[0] if fetched is not None else None
+
+    def _fetched(self, row: int) -> _Fetched | None:
         rid = self._ids[row]
-        if rid not in self._cache:
+        try:
+            return self._cache[rid]
+        except KeyError:
             self._fetch_page(row)
-        return self._cache.get(rid)
+            return self._cache.get(rid)
 
     def _fetch_page(self, row: int) -> None:
         """GUI thread: one indexed read of the page around ``row`` (a few milliseconds)."""
@@ -243,12 +268,17 @@ class RecipientListModel(QAbstractTableModel):
             rid for rid in self._ids[start : start + self.PAGE_SIZE] if rid not in self._cache
         ]
         try:
-            found = recipients.recipient_summaries(self._store, wanted)
+            found = self._reader.read(wanted)
         except Exception as error:  # the store closing at exit, a disk error: show blanks
             log.warning("cannot read recipients %d..: %s", start, error)
             found = {}
         for rid in wanted:
-            self._cache[rid] = found.get(rid)
+            summary = found.get(rid)
+            self._cache[rid] = (
+                None
+                if summary is None
+                else (summary, tuple(self.display(summary, c) for c in range(len(self.HEADERS))))
+            )
         while len(self._cache) > self.CACHE_LIMIT:
             self._cache.popitem(last=False)
 
@@ -260,41 +290,35 @@ class RecipientListModel(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.HEADERS)
 
+    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:  # noqa: B008
+        # Qt's own index() asks rowCount() and columnCount() first: two more calls into Python
+        # for every cell painted.
+        if 0 <= row < len(self._ids) and 0 <= column < len(self.HEADERS) and not parent.isValid():
+            return self.createIndex(row, column)
+        return QModelIndex()
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._ids):
+        # Painting asks for ten roles per cell: the ones shown nothing return first.
+        if role not in _ROLES:
             return None
         row, column = index.row(), index.column()
-        if column == self.COL_DISPLAY and role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
+        if not 0 <= row < len(self._ids):
+            return None
+        if column == self.COL_DISPLAY and role in _TEXT_ROLES:
             return self._names[row]
-        if role not in (
-            Qt.ItemDataRole.DisplayRole,
-            Qt.ItemDataRole.DecorationRole,
-            Qt.ItemDataRole.ToolTipRole,
-            Qt.ItemDataRole.FontRole,
-            SORT_ROLE,
-            OBJECT_ROLE,
-        ):
+        fetched = self._fetched(row)
+        if fetched is None:
             return None
-        summary = self.summary(row)
-        if summary is None:
-            return None
-        if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
-            return self.display(summary, column)
-        if role == OBJECT_ROLE:
-            return summary
-        if role == Qt.ItemDataRole.DecorationRole:
+        summary, texts = fetched
+        if role in _TEXT_ROLES:
+            return texts[column]
+        if role == _DECORATION:
             return icons.icon(summary.kind) if column == self.COL_DISPLAY else None
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _FONT:
+            return _italic() if column == self.COL_POLICY and not summary.auto_update else None
+        if role == _TOOLTIP:
             return self.tooltip(summary, column)
-        if (
-            role == Qt.ItemDataRole.FontRole
-            and column == self.COL_POLICY
-            and not summary.auto_update
-        ):
-            font = QFont()
-            font.setItalic(True)
-            return font
-        return None
+        return summary  # OBJECT_ROLE
 
     def display(self, summary: RecipientSummary, column: int) -> str:
         if column == self.COL_DISPLAY:
