@@ -576,7 +576,13 @@ def run(
         raise ValueError("batch_size must be at least 1")
     owner = owner or new_owner()
     cancel = cancel or threading.Event()
-    snapshot = _begin(store, kind, owner, cancel, on_wait)
+    try:
+        snapshot = _begin(store, kind, owner, cancel, on_wait)
+    except sqlite3.Error as error:
+        raise PostroomError(
+            f"The Recipient Update Service cannot start a run: {error}. "
+            "Check that the data directory can be written, then try again."
+        ) from error
     if snapshot is None:
         return None
     return _Run(store, owner, snapshot, batch_size).go(cancel, on_progress, helper)
@@ -690,7 +696,11 @@ class _Run:
         except (PostroomError, sqlite3.Error) as error:
             log.error("RUS run %d failed: %s", snapshot.run_id, error)
             outcome, message = "failed", str(error)
-        except BaseException:
+        except Exception as error:
+            self._close_preparer()
+            self._finish("failed", f"internal error: {type(error).__name__}: {error}")
+            raise
+        except BaseException:  # KeyboardInterrupt, SystemExit: batches done so far stay
             self._close_preparer()
             self._finish("cancelled", "interrupted")
             raise

@@ -140,6 +140,7 @@ class Preparer:
             [sys.executable, "-c", "from app.rus.prepare import serve; serve()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # a helper that fails is only not used (and logged)
             env=env,
         )
         self._thread = threading.Thread(target=self._pump, name="rus-preparer", daemon=True)
@@ -174,7 +175,11 @@ class Preparer:
                         self._results[index] = result
         except Exception as error:
             if not self._closed:
-                log.warning("the RUS helper process stopped helping: %s", error)
+                log.warning(
+                    "the RUS helper process stopped helping (exit status %s): %s",
+                    process.poll(),
+                    repr(error),
+                )
 
     def close(self) -> None:
         """End the helper (the run is over or given up)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -229,7 +230,11 @@ class RecipientUpdateService:
                         return
                     kind = self._take_request()
             if kind is None:
-                kind = self._scheduled_run()
+                try:
+                    kind = self._scheduled_run()
+                except sqlite3.Error as error:  # e.g. the database is locked for long
+                    log.warning("the Recipient Update Service cannot read its schedule: %s", error)
+                    kind = None
             if kind is not None:
                 self._run(kind)
 
@@ -286,13 +291,16 @@ class RecipientUpdateService:
                 on_wait=self._on_wait,
                 batch_size=self._batch_size,
             )
-        except Exception:
+        except Exception:  # a run must never end the service thread
             log.exception("Recipient Update Service run failed")
             crashed = True
         finally:
             if record is None or record.outcome != "completed":
                 # Do not start again by ourselves until something changes (or a while passes).
-                self._quiet_counter = self._store.change_counter()
+                try:
+                    self._quiet_counter = self._store.change_counter()
+                except sqlite3.Error:
+                    self._quiet_counter = None
                 self._seen_counter = None
                 if crashed or (record is not None and record.outcome == "failed"):
                     self._not_before = time.monotonic() + FAILURE_BACKOFF_SECONDS
