@@ -530,3 +530,29 @@ def test_waiting_for_the_lease_can_be_cancelled(store: Store, foreign_lease: str
     cancel = threading.Event()
     cancel.set()
     assert rus.run(store, cancel=cancel) is None
+
+
+def test_suffixes_in_a_big_run_are_2_3_4_in_change_number_order(store: Store) -> None:
+    """Big runs resolve collisions from the preloaded index with suffix hints: same result."""
+    policies.add_rule(store, "Default Policy", "%s@example.net", primary=True)
+    names = ["Berg", "Lang", "Ott"]
+    for n in range(1200):  # more than LAZY_LIMIT, so the address index is preloaded
+        person_fast(store, f"u{n:04d}", "", names[n % 3], "")
+    recipients.create_recipient(store, "hand", auto_update=False)
+    recipients.add_address(store, "hand", "Lang7@example.net")  # taken by hand: skipped
+
+    record = run(store, "rebuild", helper=False)
+
+    assert record.examined == 1201 and record.errors == 0
+    primaries = {r.alias: r.primary_address() for r in recipients.list_recipients(store)}
+    for offset, name in enumerate(names):
+        got = [primaries[f"u{n:04d}"] for n in range(offset, 1200, 3)]
+        suffixes = [""] + [str(k) for k in range(2, 402) if not (name == "Lang" and k == 7)]
+        assert got == [f"{name}{suffix}@example.net" for suffix in suffixes[:400]], name
+
+    # Stamped again, the newest-changed Berg keeps its own Berg2 though the hint is far past 2.
+    recipients.edit_recipient(store, "u0003", attributes={"title": "Newest"})
+    policies.apply_policy(store, "Default Policy")
+    again = run(store, helper=False)
+    assert again.examined == 1201 and again.changed == 0
+    assert recipients.get_recipient(store, "u0003").primary_address() == "Berg2@example.net"
