@@ -849,3 +849,31 @@ def test_delete_asks_then_deletes_and_keeps_the_mailbox_folder(
     assert shown(window, 1) == ["staff", "agarcia", "partner"]
     assert "jsmith" not in [r.alias for r in recipients.list_recipients(store)]
     assert store.paths.mailbox("jsmith").is_dir()
+
+
+def test_sheet_says_which_policy_applies_and_why(
+    qtbot: QtBot, window: MainWindow, store: Store, dialogs: DialogDriver
+) -> None:
+    people(store)  # stamped by the Default Policy before Sales existed
+    policies.create_policy(store, "Sales", "(department=Sales)")
+    policies.add_rule(store, "Sales", "%g.%s@sales.example.com")
+    all_recipients(qtbot, window)
+
+    def inspect(sheet: RecipientDialog) -> None:
+        lines = sheet.addresses.explain.text().splitlines()
+        assert lines[0] == (
+            "'Sales' applies: it is the highest-priority policy (priority 1) whose filter "
+            "(department=Sales) matches this recipient."
+        )
+        assert lines[1].startswith("Next: Update Now will not look at it until it changes")
+        assert lines[1].endswith(
+            "to update its addresses, choose Apply this policy now on 'Sales'."
+        )
+        assert (
+            lines[2].startswith("Last run 1 (")
+            and "stamped, it had never been stamped" in (lines[2])
+        )
+        sheet.reject()
+
+    dialogs.expect(RecipientDialog, inspect)
+    double_click_row(qtbot, window, "Ana García")

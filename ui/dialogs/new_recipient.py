@@ -105,6 +105,8 @@ class NamesPage(QWizardPage):
             display_label = "F&ull name:"
         else:
             display_label = "Group na&me:"
+            for edit in (self.given, self.initials, self.surname):
+                edit.setVisible(False)  # a group has no person's names
         grid.addWidget(QLabel(display_label, self, buddy=self.display), row, 0)
         grid.addWidget(self.display, row, 1, 1, 3)
         grid.addWidget(QLabel("&Alias:", self, buddy=self.alias), row + 1, 0)
@@ -298,7 +300,7 @@ class NewRecipientWizard(QWizard):
         for page in (self.names, self.password, self.target, self.summary):
             if page is not None:
                 self.addPage(page)
-        self.resize(520, 420)
+        self.resize(520, 380)
 
     def summary_text(self) -> str:
         names = self.names

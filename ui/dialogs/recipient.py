@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from dataclasses import dataclass
 
 from PySide6.QtCore import QItemSelectionModel, Qt
@@ -380,37 +381,47 @@ class EmailAddressesPage(PropertyPage[RecipientProperties]):
 
 
 def explain_text(explanation: Explanation) -> str:
-    """The RUS explain in a few sentences: the effective policy and why, and what comes next."""
+    """The RUS explain in a few lines: the effective policy and why, what the next run will do
+    with the recipient, and what the last one did."""
     recipient, policy = explanation.recipient, explanation.policy
     if policy is None:
-        text = "No recipient policy applies: no policy's filter matches this recipient."
+        lines = ["No recipient policy applies: no policy's filter matches this recipient."]
     elif policy.is_default:
-        text = (
-            f"'{policy.name}' applies: no custom policy's filter matches this recipient, and the "
-            f"{policy.name}'s filter {policy.filter} matches every recipient with an alias."
-        )
+        lines = [
+            f"'{policy.name}' applies: no custom policy's filter matches this recipient, and "
+            f"the {policy.name}'s filter {policy.filter} matches every recipient with an alias."
+        ]
     else:
-        text = (
+        lines = [
             f"'{policy.name}' applies: it is the highest-priority policy (priority "
             f"{policy.priority_text}) whose filter {policy.filter} matches this recipient."
-        )
+        ]
     if not recipient.auto_update:
-        text += (
-            " Automatic updates are off, so the Recipient Update Service leaves these "
+        lines.append(
+            "Automatic updates are off, so the Recipient Update Service leaves these "
             "addresses alone."
         )
     else:
-        next_run = explanation.next_run
-        text += f" {next_run[:1].upper()}{next_run[1:]}."
+        next_run = _console_words(explanation.next_run)
+        lines.append(f"Next: {next_run[:1].upper()}{next_run[1:]}.")
     decision = explanation.decision
     if decision is not None:
-        when = (
-            f" ({local_time(explanation.run.finished or explanation.run.started)})"
-            if explanation.run
-            else ""
+        run = explanation.run
+        when = f" ({local_time(run.finished or run.started)})" if run else ""
+        lines.append(
+            f"Last run {decision.run_id}{when}: {decision.decision}, "
+            f"{_console_words(decision.reason)}."
         )
-        text += f" Last run {decision.run_id}{when}: {decision.decision}, {decision.reason}."
-    return text
+    return "\n".join(lines)
+
+
+def _console_words(text: str) -> str:
+    """The engine's advice says what to type at the command line; here, what to click."""
+    return re.sub(
+        r"to update its addresses: postroom policy apply '([^']*)'",
+        r"to update its addresses, choose Apply this policy now on '\1'",
+        text,
+    )
 
 
 # -- Members / Member Of -----------------------------------------------------------------------
@@ -429,9 +440,9 @@ class _RecipientListPage(PropertyPage[RecipientProperties]):
         self.view = _list_view(self, "list")
         self.view.setModel(self.model)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setColumnWidth(0, 170)
-        self.view.setColumnWidth(1, 100)
-        self.view.setColumnWidth(2, 110)
+        self.view.setColumnWidth(0, 150)
+        self.view.setColumnWidth(1, 90)
+        self.view.setColumnWidth(2, 115)
         self.view.selectionModel().selectionChanged.connect(self.update_buttons)
         self.add_button = QPushButton("A&dd...", self)
         self.add_button.setObjectName("add")
@@ -552,7 +563,7 @@ class RecipientDialog(PropertySheet[RecipientProperties]):
             self.add_page(page)
         self.load_pages()
         self.show_explanation()
-        self.resize(560, 640)
+        self.resize(600, 640)
 
     def show_explanation(self) -> None:
         try:

@@ -56,6 +56,7 @@ class ProxyAddressDialog(QDialog):
         self.type.setObjectName("type")
         self.type.setPlaceholderText("X400")
         self.type.setReadOnly(self.is_smtp)
+        self.type.setVisible(not self.is_smtp)  # an SMTP address's type is not typed
         self.address = QLineEdit(self)
         self.address.setObjectName("address")
         self.address.setPlaceholderText(
