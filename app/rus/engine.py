@@ -20,6 +20,7 @@ A cancel takes effect between batches.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -672,6 +673,12 @@ class _Run:
         total = len(snapshot.candidates)
         outcome: rows.Outcome = "completed"
         message = ""
+        # A big run makes objects that outlive a batch, and each full garbage collection that
+        # triggers walks every object of the process, pausing the console's GUI thread for tens
+        # of milliseconds: set what exists aside while the run goes on.
+        frozen = total > LAZY_LIMIT
+        if frozen:
+            gc.freeze()
         try:
             if helper is None:
                 helper = (
@@ -704,6 +711,9 @@ class _Run:
             self._close_preparer()
             self._finish("cancelled", "interrupted")
             raise
+        finally:
+            if frozen:
+                gc.unfreeze()
         self._close_preparer()
         if helper:
             log.info(

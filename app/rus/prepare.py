@@ -62,14 +62,9 @@ def prepare_batch(database: Path, ids: Sequence[int]) -> PreparedBatch:
     # Imported here: the engine imports this module.
     from app.rus.engine import PolicySet, name_values
 
-    conn = rows.read_only_connection(database)
-    try:
-        conn.execute("BEGIN")
+    with rows.read_snapshot(database) as conn:
         loaded = tuple(policy_rows.load_policies(conn))
         recipients = rows.load_for_stamping(conn, ids)
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
     policies = PolicySet(loaded)
     objects: dict[int, Prepared] = {}
     for recipient in recipients:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -124,14 +125,20 @@ def lease_holder(conn: sqlite3.Connection, now: float) -> str | None:
     return None if row is None else str(row[0])
 
 
-def read_only_connection(database: Path) -> sqlite3.Connection:
-    """A connection that can only read (for a helper process; transactions are explicit)."""
+@contextlib.contextmanager
+def read_snapshot(database: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection of its own, in one read transaction (for a helper process)."""
     conn = sqlite3.connect(
         f"{database.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=30
     )
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 30000")
-    return conn
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("BEGIN")
+        yield conn
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 def change_numbers(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, int]:
