@@ -228,6 +228,9 @@ def test_sorting_is_the_stores_and_keeps_the_selection(
     assert [window.proxy.index(r.row(), 1).data() for r in _selected(window)] == ["jsmith"]
     with qtbot.waitSignal(view.list_model.loaded, timeout=10_000):
         window.result_list.sortByColumn(2, Qt.SortOrder.DescendingOrder)
+        # Until the store answers, the old order stays on screen and the title says why.
+        assert window.result.title.text().endswith("4 recipients  (sorting...)")
+    assert window.result.title.text().endswith("4 recipients")
     assert shown(window, 2) == ["User", "User", "Distribution group", "Contact"]
     with qtbot.waitSignal(view.list_model.loaded, timeout=10_000):
         window.result_list.sortByColumn(4, Qt.SortOrder.AscendingOrder)

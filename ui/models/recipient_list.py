@@ -83,6 +83,8 @@ class RecipientListModel(QAbstractTableModel):
     sorts_itself = True
     """The result pane's proxy hands sorting and type-ahead to this model."""
 
+    loading = Signal()
+    """A reload started (GUI thread)."""
     loaded = Signal()
     """A reload's listing is shown (GUI thread)."""
     failed = Signal(str)
@@ -103,6 +105,7 @@ class RecipientListModel(QAbstractTableModel):
         self.filter_text = ""
         self._loading = False
         self._again = False
+        self._shown_order: tuple[ListSort, bool, str] | None = None
         self.has_loaded = False
         self.last_error = ""
 
@@ -111,6 +114,11 @@ class RecipientListModel(QAbstractTableModel):
     @property
     def is_loading(self) -> bool:
         return self._loading
+
+    @property
+    def is_reordering(self) -> bool:
+        """Whether a new sort order or filter is being fetched (the rows shown are the old)."""
+        return self._loading and self.has_loaded and self._shown_order != self._order()
 
     def reload(self) -> None:
         """Fetch the ids again in the current order (after a change, a sort or a filter)."""
@@ -128,6 +136,7 @@ class RecipientListModel(QAbstractTableModel):
             on_success=lambda listing: self._arrived(order, listing),
             on_failure=self._refused,
         )
+        self.loading.emit()
 
     def _order(self) -> tuple[ListSort, bool, str]:
         return (
@@ -141,6 +150,7 @@ class RecipientListModel(QAbstractTableModel):
         self.last_error = ""
         if order == self._order():
             self._show(listing)
+            self._shown_order = order
             self.has_loaded = True
         if self._again or order != self._order():
             self.reload()

@@ -21,6 +21,7 @@ from ui.models.recipient_list import RecipientListModel
 from ui.views.base import MenuEntry, ResultView, SubMenu, make_action, set_enabled
 
 if TYPE_CHECKING:
+    from app.store import Store
     from ui.console import Console
     from ui.tree import Node
 
@@ -80,6 +81,7 @@ class AllRecipientsView(ResultView):
         self._select_after_load: int | None = None
         self._stale = True
         self._deleting = False
+        self.list_model.loading.connect(self.status_changed)
         self.list_model.loaded.connect(self._loaded)
         self.list_model.failed.connect(lambda _message: self.status_changed.emit())
         console.watcher.changed.connect(self._directory_changed)
@@ -133,7 +135,7 @@ class AllRecipientsView(ResultView):
             text = f"{shown:,} of {plural(model.total, 'recipient')} match '{model.filter_text}'"
         else:
             text = plural(shown, "recipient")
-        return text + ("  (updating...)" if model.is_loading else "")
+        return text + ("  (sorting...)" if model.is_reordering else "")
 
     def is_busy(self) -> bool:
         return self.list_model.is_loading or self._deleting or self._filter_timer.isActive()
@@ -224,7 +226,7 @@ class AllRecipientsView(ResultView):
         self.actions_changed.emit()
 
 
-def _delete_all(store: recipients.Store, aliases: list[str]) -> None:
+def _delete_all(store: Store, aliases: list[str]) -> None:
     """Task thread: delete the recipients one by one (each is its own transaction)."""
     for alias in aliases:
         recipients.delete_recipient(store, alias)
