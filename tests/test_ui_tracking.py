@@ -65,6 +65,8 @@ def logged(store: Store) -> Store:
                   message_id="", code=550, reason="5.1.1 <nobody@example.com>: User unknown"),
             entry(3, "session-opened", sender="", recipients=(), message_id="", code=None),
             entry(4, "received", sender="", message_id="<2@example.com>"),
+            entry(5, "received", message_id="", reason="to mailbox jsmith [id 7F3A01]"),
+            entry(6, "delivered", message_id="", reason="mailbox jsmith (17.M1) [id 7F3A01]"),
         ],
     )  # fmt: skip
     return store
@@ -79,14 +81,14 @@ def ids(rows: list[TrackingRow]) -> list[int | None]:
 
 def test_query_by_sender_recipient_and_message_id_any_case(logged: Store) -> None:
     conn = logged.connection()
-    assert ids(log_rows.query(conn, TrackingQuery())) == [5, 4, 3, 2, 1], "newest first"
-    assert ids(log_rows.query(conn, TrackingQuery(sender="ANN@"))) == [2, 1]
+    assert ids(log_rows.query(conn, TrackingQuery())) == [7, 6, 5, 4, 3, 2, 1], "newest first"
+    assert ids(log_rows.query(conn, TrackingQuery(sender="ANN@"))) == [7, 6, 2, 1]
     assert ids(log_rows.query(conn, TrackingQuery(recipient="bwayne"))) == [1]
     assert ids(log_rows.query(conn, TrackingQuery(recipient="nobody@example.com"))) == [3]
     assert ids(log_rows.query(conn, TrackingQuery(message_id="2@example"))) == [5]
     assert ids(log_rows.query(conn, TrackingQuery(events=("rejected", "failed")))) == [3]
     both = TrackingQuery(sender="ann", recipient="jsmith", events=("delivered",))
-    assert ids(log_rows.query(conn, both)) == [2]
+    assert ids(log_rows.query(conn, both)) == [7, 2]
     assert log_rows.query(conn, TrackingQuery(sender="nobody-sent-this")) == []
     rejected = log_rows.query(conn, TrackingQuery(events=("rejected",)))[0]
     assert (rejected.code, rejected.reason) == (550, "5.1.1 <nobody@example.com>: User unknown")
@@ -97,12 +99,12 @@ def test_query_by_time_range(logged: Store) -> None:
     conn = logged.connection()
     since = time_text(T0 + timedelta(minutes=1))
     until = time_text(T0 + timedelta(minutes=3))
-    assert ids(log_rows.query(conn, TrackingQuery(since=since))) == [5, 4, 3, 2]
+    assert ids(log_rows.query(conn, TrackingQuery(since=since))) == [7, 6, 5, 4, 3, 2]
     assert ids(log_rows.query(conn, TrackingQuery(until=until))) == [3, 2, 1], "until excluded"
     assert ids(log_rows.query(conn, TrackingQuery(since=since, until=until))) == [3, 2]
     # Any time zone, compared as UTC.
     local = (T0 + timedelta(minutes=4)).astimezone(UTC).astimezone()
-    assert ids(log_rows.query(conn, TrackingQuery(since=time_text(local)))) == [5]
+    assert ids(log_rows.query(conn, TrackingQuery(since=time_text(local)))) == [7, 6, 5]
 
 
 def test_a_time_without_a_zone_is_refused() -> None:
@@ -112,13 +114,25 @@ def test_a_time_without_a_zone_is_refused() -> None:
 
 def test_paging_and_following_the_log(logged: Store) -> None:
     conn = logged.connection()
-    assert ids(log_rows.query(conn, TrackingQuery(), limit=2)) == [5, 4]
+    assert ids(log_rows.query(conn, TrackingQuery(), limit=2)) == [7, 6]
     assert ids(log_rows.query(conn, TrackingQuery(), before_id=4, limit=2)) == [3, 2]
-    assert ids(log_rows.query(conn, TrackingQuery(), after_id=3)) == [5, 4]
-    assert log_rows.last_id(conn) == 5
+    assert ids(log_rows.query(conn, TrackingQuery(), after_id=5)) == [7, 6]
+    assert log_rows.last_id(conn) == 7
     history = log_rows.message_history(conn, "<1@partner.example>")
     assert [(row.id, row.event) for row in history] == [(1, "received"), (2, "delivered")]
     assert log_rows.message_history(conn, "") == []
+
+
+def test_a_message_without_a_message_id_is_followed_by_its_queue_id(logged: Store) -> None:
+    conn = logged.connection()
+    [delivered] = log_rows.query(conn, TrackingQuery(message_id="", events=("delivered",)), limit=1)
+    assert log_rows.queue_id_of(delivered) == "7F3A01"
+    history = log_rows.queue_history(conn, "7F3A01")
+    assert [(row.id, row.event) for row in history] == [(6, "received"), (7, "delivered")]
+    refused = log_rows.query(conn, TrackingQuery(events=("rejected",)))[0]
+    assert log_rows.queue_id_of(refused) == ""
+    assert log_rows.queue_history(conn, "") == []
+    assert log_rows.queue_history(conn, "7F%") == [], "a pattern is not a queue id"
 
 
 def test_an_empty_log(store: Store) -> None:
@@ -246,14 +260,24 @@ def test_entries_written_by_another_process_appear(
     qtbot: QtBot, window: MainWindow, logged: Store
 ) -> None:
     view = tracking_view(qtbot, window)
-    assert len(column(window, 0)) == 4, "message events only: no sessions"
+    assert len(column(window, 0)) == 6, "message events only: no sessions"
     # As postroom serve would: a row in the log, no change counter, no signal in this console.
     log_rows.append_rows(
         logged.connection(),
         [entry(10, "rejected", recipients=("x@example.net",), code=550, reason="5.7.1 relay")],
     )
-    qtbot.waitUntil(lambda: len(column(window, 0)) == 5, timeout=5000)
-    assert view.list_model.newest_id() == 6
+    qtbot.waitUntil(lambda: len(column(window, 0)) == 7, timeout=5000)
+    events = column(window, TrackingEventModel.COL_EVENT)
+    assert events == [
+        "Rejected",
+        "Delivered",
+        "Received",
+        "Received",
+        "Rejected",
+        "Delivered",
+        "Received",
+    ], "newest first"
+    assert view.list_model.newest_id() == 8
 
 
 def test_a_time_range_that_ends_before_it_starts_is_refused(
@@ -339,3 +363,38 @@ def test_the_node_menu(qtbot: QtBot, window: MainWindow) -> None:
     ]
     assert window.node_of(TRACKING).parent is window.node_of("tools")
     menu.close()
+
+
+def open_history(qtbot: QtBot, window: MainWindow, row: int) -> None:
+    index = window.proxy.index(row, 0)
+    rect = window.result_list.visualRect(index)
+    qtbot.mouseClick(window.result_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(window.result_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_history_of_a_message_without_a_message_id_and_of_a_refusal(
+    qtbot: QtBot, window: MainWindow, logged: Store, dialogs: DialogDriver
+) -> None:
+    tracking_view(qtbot, window)
+    seen: list[tuple[str, list[str], str]] = []
+
+    def history(dialog: MessageHistoryDialog) -> None:
+        qtbot.waitUntil(lambda: dialog.entries.rowCount() > 0, timeout=10_000)
+        events = [dialog.entries.index(r, 1).data() for r in range(dialog.entries.rowCount())]
+        seen.append((dialog.history_label.text(), events, dialog.fields["Message-ID"].text()))
+        dialog.reject()
+
+    dialogs.expect(MessageHistoryDialog, history)
+    open_history(qtbot, window, column(window, TrackingEventModel.COL_EVENT).index("Delivered"))
+    qtbot.waitUntil(lambda: len(seen) == 1, timeout=10_000)
+    dialogs.expect(MessageHistoryDialog, history)
+    open_history(qtbot, window, column(window, TrackingEventModel.COL_EVENT).index("Rejected"))
+    qtbot.waitUntil(lambda: len(seen) == 2, timeout=10_000)
+    assert seen == [
+        ("Every entry of this message, oldest first (2):", ["Received", "Delivered"], "(none)"),
+        (
+            "This entry belongs to no message: the command was refused before a message was sent.",
+            ["Rejected"],
+            "(none)",
+        ),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -207,3 +208,25 @@ def _row(row: sqlite3.Row) -> TrackingRow:
         reason=row["reason"],
         id=row["id"],
     )
+
+
+_QUEUE_ID = re.compile(r"\[id ([A-Za-z0-9]+)\]$")
+
+
+def queue_id_of(row: TrackingRow) -> str:
+    """The queue id the SMTP service gave the entry's message (the ``[id …]`` its reason ends
+    with), or '' for an entry of no message (a refused command, a session)."""
+    found = _QUEUE_ID.search(row.reason)
+    return found.group(1) if found else ""
+
+
+def queue_history(conn: sqlite3.Connection, queue_id: str, limit: int = 1000) -> list[TrackingRow]:
+    """Every entry of the message with this queue id, oldest first: the history of a message
+    that has no Message-ID."""
+    if not queue_id or not queue_id.isalnum():
+        return []
+    cursor = conn.execute(
+        "SELECT * FROM message_tracking WHERE reason LIKE ? ORDER BY id LIMIT ?",
+        (f"%[id {queue_id}]", limit),
+    )
+    return [_row(row) for row in cursor]

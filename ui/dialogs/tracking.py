@@ -188,10 +188,13 @@ class TrackingSearchDialog(QDialog):
             dialog.deleteLater()
 
 
-def message_entries(store: Store, message_id: str) -> list[TrackingRow]:
-    """Worker thread: every log entry of one message, oldest first."""
+def message_entries(store: Store, entry: TrackingRow) -> list[TrackingRow]:
+    """Worker thread: every log entry of the entry's message, oldest first: by its Message-ID,
+    else by the queue id the SMTP service gave it."""
     with store.read() as conn:
-        return log_rows.message_history(conn, message_id)
+        if entry.message_id:
+            return log_rows.message_history(conn, entry.message_id)
+        return log_rows.queue_history(conn, log_rows.queue_id_of(entry))
 
 
 class MessageHistoryDialog(QDialog):
@@ -216,7 +219,7 @@ class MessageHistoryDialog(QDialog):
             ("Sender", "" if entry.event in SESSION_EVENTS else shown_smtp(entry.sender) or "<>"),
             ("Recipients", ", ".join(shown_smtp(r) for r in entry.recipients)),
             ("Client", entry.client),
-            ("Message-ID", entry.message_id or "(none: refused before the message was sent)"),
+            ("Message-ID", entry.message_id or "(none)"),
         ):
             field = QLabel(value, self)
             field.setWordWrap(True)
@@ -233,7 +236,7 @@ class MessageHistoryDialog(QDialog):
         self.list.setAllColumnsShowFocus(True)
         self.list.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        for column, width in enumerate((140, 80, 170, 170, 45)):
+        for column, width in enumerate((170, 75, 150, 150, 40, 240)):
             self.list.setColumnWidth(column, width)
         self.history_label = QLabel(self)
         self.history_label.setWordWrap(True)
@@ -245,13 +248,14 @@ class MessageHistoryDialog(QDialog):
         layout.addWidget(self.list, 1)
         layout.addWidget(buttons)
         self.resize(820, 520)
-        if entry.message_id:
+        self._queried = bool(entry.message_id or log_rows.queue_id_of(entry))
+        if self._queried:
             self.history_label.setText("Every entry of this message, oldest first: reading...")
             console.tasks.submit(
                 "read a message's history",
                 message_entries,
                 console.store,
-                entry.message_id,
+                entry,
                 on_success=self._show_entries,
                 on_failure=self._failed,
             )
@@ -264,7 +268,7 @@ class MessageHistoryDialog(QDialog):
 
     def _show_entries(self, rows: list[TrackingRow]) -> None:
         self.entries.replace(rows, more=False)
-        if self.entry.message_id:
+        if self._queried:
             self.history_label.setText(f"Every entry of this message, oldest first ({len(rows)}):")
         self.loaded.emit()
 

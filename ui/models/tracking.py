@@ -141,7 +141,8 @@ class TrackingEventModel(RowTableModel[TrackingRow]):
 
     def sort_value(self, row: TrackingRow, column: int) -> Any:
         if column == self.COL_TIME:
-            return (row.time, row.id or 0)
+            # One string (the proxy compares QVariants): the time, then the order written.
+            return f"{row.time}#{row.id or 0:012d}"
         if column == self.COL_CODE:
             return row.code or 0
         return super().sort_value(row, column)

@@ -85,7 +85,7 @@ class MessageTrackingView(ResultView):
 
     default_sort_column = TrackingEventModel.COL_TIME
     default_sort_order = Qt.SortOrder.DescendingOrder
-    default_column_widths = (140, 90, 190, 190, 50, 320, 90)
+    default_column_widths = (170, 85, 180, 180, 45, 320, 100)
 
     searched = Signal()
     """A page of the log (a new search, an older page or new entries) is shown."""
