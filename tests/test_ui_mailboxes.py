@@ -156,8 +156,8 @@ def test_deliver_by_smtp_then_open_the_mailbox_and_read_the_message(
 
     click_message(qtbot, dialog, "Quarterly report")
     preview = dialog.preview
-    assert "Subject: Quarterly report" in preview.summary.text()
-    assert "From: Ann Partner <ann@partner.example>" in preview.summary.text()
+    assert "<b>Subject:</b> Quarterly report" in preview.summary.text()
+    assert "<b>From:</b> Ann Partner &lt;ann@partner.example&gt;" in preview.summary.text()
     assert preview.text.toPlainText() == "The figures are in.\n"
     assert preview.text.isReadOnly() and preview.headers.isReadOnly()
     headers = preview.headers.toPlainText()

@@ -68,8 +68,8 @@ class DomainDnsDialog(QDialog):
         self.list.setAllColumnsShowFocus(True)
         self.list.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.list.setColumnWidth(CheckResultModel.COL_CHECK, 210)
-        self.list.setColumnWidth(CheckResultModel.COL_STATUS, 80)
+        self.list.setColumnWidth(CheckResultModel.COL_CHECK, 240)
+        self.list.setColumnWidth(CheckResultModel.COL_STATUS, 75)
         self.list.selectionModel().currentRowChanged.connect(self._show_advice)
 
         self.advice = QLabel(self)
@@ -105,7 +105,7 @@ class DomainDnsDialog(QDialog):
         layout.addWidget(buttons)
         view.checked.connect(self.reload)
         view.list_model.dataChanged.connect(self.reload)
-        self.resize(720, 520)
+        self.resize(780, 540)
         self.reload()
 
     # -- showing ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ the Maildir's folders in the background and lists new mail as it arrives.
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,7 +68,7 @@ class MessageView(QWidget):
         fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.summary = QLabel(self)
         self.summary.setObjectName("messageSummary")
-        self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary.setWordWrap(True)
         self.headers = QPlainTextEdit(self)
@@ -105,7 +106,7 @@ class MessageView(QWidget):
     def clear(self, text: str = "") -> None:
         """Show no message, only ``text`` (e.g. "Reading…" or why it cannot be shown)."""
         self.content = None
-        self.summary.setText(text)
+        self.summary.setText(html.escape(text))
         self.headers.clear()
         self.text.clear()
         self.note.hide()
@@ -114,9 +115,11 @@ class MessageView(QWidget):
     def show_content(self, content: MessageContent) -> None:
         self.content = content
         lines = [
-            f"{name}: {content.header(name)}" for name in SUMMARY_HEADERS if content.header(name)
+            f"<b>{name}:</b> {html.escape(content.header(name))}"
+            for name in SUMMARY_HEADERS
+            if content.header(name)
         ]
-        self.summary.setText("\n".join(lines))
+        self.summary.setText("<br>".join(lines))
         self.headers.setPlainText("\n".join(f"{name}: {value}" for name, value in content.headers))
         self.note.setText(content.note)
         self.note.setVisible(bool(content.note))

@@ -397,4 +397,5 @@ class CheckResultModel(RowTableModel[tuple[int, CheckResult]]):
         return status_icon(row[1].status)
 
     def tooltip(self, row: tuple[int, CheckResult], column: int) -> str | None:
-        return row[1].advice or None
+        result = row[1]
+        return f"{result.summary}\n\n{result.advice}" if result.advice else result.summary
