@@ -304,7 +304,13 @@ class MailboxScanner:
         for maildir, (stamp, _) in list(self._known.items()):
             if folder_stamp(maildir) != stamp:
                 return True
-        return any(folder not in self._known for folder in _maildir_folders(self.paths.mailboxes))
+        try:
+            with os.scandir(self.paths.mailboxes) as entries:
+                names = [entry.name for entry in entries if not entry.name.startswith(".")]
+        except OSError:
+            return False
+        root = self.paths.mailboxes
+        return any(root / name not in self._known and _is_maildir(root / name) for name in names)
 
 
 def list_mailboxes(store: Store) -> list[MailboxSummary]:
@@ -326,6 +332,10 @@ def _users(store: Store) -> Iterator[tuple[str, str, str]]:
     for person in recipients.list_recipients(store):
         if person.kind == "user":
             yield person.alias, person.display_name, person.primary_address() or ""
+
+
+def _is_maildir(path: Path) -> bool:
+    return not path.is_symlink() and (path / "cur").is_dir()
 
 
 def _maildir_folders(root: Path) -> list[Path]:

@@ -232,7 +232,8 @@ def test_a_message_a_mail_client_deleted_says_so(
     view = mailboxes_view(qtbot, window)
     dialog = open_mailbox(qtbot, window, view, "John Smith")
     assert dialog.messages.rowCount() == 2
-    gone.unlink()
+    click_message(qtbot, dialog, "Kept")
+    gone.unlink()  # by a mail client, while the list still shows it
     click_message(qtbot, dialog, "Gone")
     assert dialog.preview.summary.text().startswith("The message is no longer in the mailbox")
     assert dialog.preview.content is None
@@ -303,3 +304,16 @@ def test_a_mailbox_whose_folder_is_gone_is_empty_not_an_error(
     assert dialog.messages.rowCount() == 0
     assert prompts.errors == []
     dialog.reject()
+
+
+def test_only_the_node_on_screen_polls_and_it_catches_up_when_shown(
+    qtbot: QtBot, window: MainWindow, jsmith: Path
+) -> None:
+    view = mailboxes_view(qtbot, window)
+    assert items_of(window, "John Smith") == "0"
+    window.select_node("recipients/domains")
+    maildir.deliver(jsmith, mail("While away").as_bytes())
+    qtbot.wait(1200)  # two poll intervals
+    assert view.list_model.row_object(0).items == 0, "no counting behind the administrator's back"
+    window.select_node(MAILBOXES)
+    qtbot.waitUntil(lambda: items_of(window, "John Smith") == "1", timeout=5000)

@@ -191,10 +191,12 @@ def test_find_the_delivery_and_a_rejection_made_by_the_smtp_service(
         )
     }
 
-    # The new entries appear by themselves, newest first.
-    qtbot.waitUntil(
-        lambda: len(column(window, TrackingEventModel.COL_EVENT)) >= probes + 3, timeout=10_000
-    )
+    # The new entries appear by themselves.
+    def logged_here() -> bool:
+        ids = column(window, TrackingEventModel.COL_MESSAGE_ID)
+        return ids.count("<tracked-1@partner.example>") == 2 and len(ids) >= probes + 3
+
+    qtbot.waitUntil(logged_here, timeout=10_000)
     qtmodeltester.check(view.list_model)
 
     # Find Messages: the rejected recipient.

@@ -10,6 +10,7 @@ themselves, which change without any database change when mail arrives: every
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer, Signal
@@ -36,11 +37,12 @@ MAILBOXES_TEXT = "The users' mailboxes: items, size and last delivery"
 
 def scan_mailboxes(
     scanner: MailboxScanner, store: Store, only_if_changed: bool
-) -> list[MailboxSummary] | None:
-    """Worker thread: the mailboxes, or None when ``only_if_changed`` and no Maildir moved."""
-    if only_if_changed and not scanner.changed():
-        return None
-    return scanner.scan(store)
+) -> tuple[list[MailboxSummary] | None, float]:
+    """Worker thread: the mailboxes (None when ``only_if_changed`` and no Maildir moved), and
+    the seconds it took."""
+    started = time.monotonic()
+    found = None if only_if_changed and not scanner.changed() else scanner.scan(store)
+    return found, time.monotonic() - started
 
 
 class MailboxesView(ResultView):
@@ -61,6 +63,7 @@ class MailboxesView(ResultView):
         self._scanning = False
         self._pending: bool | None = None  # a scan asked for while one runs (True: full)
         self._counted = False
+        self._quiet_until = 0.0  # no poll before this (monotonic): big stores poll less often
         self._selection: list[int] = []
         self.open_mailbox = make_action(
             self, "&Open", "mailbox", None, "List the mailbox's messages and read them"
@@ -71,7 +74,7 @@ class MailboxesView(ResultView):
         self._poll.setInterval(POLL_INTERVAL_MS)
         self._poll.timeout.connect(self._poll_maildirs)
         self._poll.start()
-        console.watcher.changed.connect(self.refresh)
+        console.watcher.changed.connect(self._directory_changed)
 
     # -- list ------------------------------------------------------------------------------
 
@@ -79,9 +82,17 @@ class MailboxesView(ResultView):
         """Count every mailbox again (in the background)."""
         self.scan(only_if_changed=False)
 
+    def is_current(self) -> bool:
+        """Whether the console window is open on this node (``shown`` recounts when it is)."""
+        window = self.console.window
+        return bool(window is not None and window.isVisible() and window.current is self)  # type: ignore[attr-defined]
+
+    def _directory_changed(self) -> None:
+        if self.is_current():
+            self.refresh()
+
     def _poll_maildirs(self) -> None:
-        window = self.parent_widget
-        if window is not None and window.isVisible():  # not once the console is closing
+        if self.is_current() and time.monotonic() >= self._quiet_until:
             self.scan(only_if_changed=True)
 
     def scan(self, *, only_if_changed: bool) -> None:
@@ -100,8 +111,11 @@ class MailboxesView(ResultView):
             on_failure=self._scan_failed,
         )
 
-    def _scanned(self, found: list[MailboxSummary] | None) -> None:
+    def _scanned(self, outcome: tuple[list[MailboxSummary] | None, float]) -> None:
+        found, seconds = outcome
         self._scanning = False
+        # A poll that takes long (thousands of Maildirs) waits ten times as long for the next.
+        self._quiet_until = time.monotonic() + 10 * seconds
         if found is not None:
             self._counted = True
             self.list_model.set_rows(found)

@@ -122,7 +122,7 @@ class MessageTrackingView(ResultView):
         self.show_all.triggered.connect(lambda: self.search(DEFAULT_QUERY))
         self.history.triggered.connect(lambda: self.properties(self._selection))
         self.list_model.fetch_requested.connect(self._fetch_older)
-        console.smtp.smtp_event.connect(lambda _event: self.catch_up())
+        console.smtp.smtp_event.connect(lambda _event: self._smtp_event())
         self._poll = QTimer(console.window or self)  # ends with the window
         self._poll.setInterval(POLL_INTERVAL_MS)
         self._poll.timeout.connect(self._poll_log)
@@ -164,7 +164,8 @@ class MessageTrackingView(ResultView):
     def _fetch_older(self) -> None:
         # QTreeView asks for more on every layout, not only when its end is in sight, which
         # would page through the whole log; decide once the layout is done.
-        QTimer.singleShot(0, self._fetch_older_if_wanted)
+        generation = self._generation
+        QTimer.singleShot(0, lambda: self._fetch_older_if_wanted(generation))
 
     def _end_in_sight(self) -> bool:
         """Whether the result pane shows this list scrolled to its end (as the window has it)."""
@@ -178,12 +179,13 @@ class MessageTrackingView(ResultView):
         bar = result_list.verticalScrollBar()
         return bool(bar.value() >= bar.maximum())
 
-    def _fetch_older_if_wanted(self) -> None:
+    def _fetch_older_if_wanted(self, generation: int) -> None:
+        if generation != self._generation or self._searching:
+            return  # a new search replaces the list; its first page decides about more
         if not self._end_in_sight():
             self.list_model.loading = False  # scrolling to the end asks again
             return
         oldest = self.list_model.oldest_id()
-        generation = self._generation
         self.console.tasks.submit(
             "page through the message tracking log",
             read_page,
@@ -246,10 +248,18 @@ class MessageTrackingView(ResultView):
         self.actions_changed.emit()
         self.searched.emit()
 
+    def is_current(self) -> bool:
+        """Whether the console window is open on this node (``shown`` searches again)."""
+        window = self.console.window
+        return bool(window is not None and window.isVisible() and window.current is self)  # type: ignore[attr-defined]
+
+    def _smtp_event(self) -> None:
+        if self.is_current():
+            self.catch_up()
+
     def _poll_log(self) -> None:
-        """GUI thread, every half second: one indexed read of the log's newest id."""
-        window = self.parent_widget
-        if window is None or not window.isVisible() or not self._searched_once:
+        """GUI thread, every half second while shown: one indexed read of the newest id."""
+        if not self._searched_once or not self.is_current():
             return
         try:
             with self.console.store.read() as conn:
