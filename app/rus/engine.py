@@ -29,7 +29,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from app import addressing
@@ -56,6 +57,8 @@ every proxy address first (Update Now with a few changed objects stays in millis
 LEASE_SECONDS = 30.0
 LEASE_POLL_SECONDS = 0.2
 KEEP_RUNS = 500
+SLICE_SIZE = 500
+"""Objects per slice of a batch: one slice is written while the next is worked out."""
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,7 @@ class TakenAddresses:
 
     def __init__(self, owners: dict[str, int] | None, seen_usn: int) -> None:
         self._owners = owners
+        self.sql_lock = threading.Lock()  # the batch's writer thread shares the connection
         self._pending: dict[str, int] = {}  # assignments of this batch, when not preloaded
         self._undo: list[tuple[str, int | None]] = []  # to take them back, when preloaded
         self._seen_usn = seen_usn
@@ -260,6 +264,10 @@ class TakenAddresses:
         # Plain address key → h: every suffix 2 … h-1 of it is known to be someone's. Many people
         # share a name, so without this the n-th John Smith would try n suffixes.
         self._hints: dict[str, int] = {}
+
+    @property
+    def preloaded(self) -> bool:
+        return self._owners is not None
 
     def refresh(self, conn: sqlite3.Connection) -> None:
         """Take in what other programs changed; call at the start of each batch transaction."""
@@ -292,7 +300,8 @@ class TakenAddresses:
                 return False
             if owner not in self._changed:
                 return True
-        owner = rows.address_owner_id(conn, type_, address)
+        with self.sql_lock:
+            owner = rows.address_owner_id(conn, type_, address)
         if self._owners is not None:
             if owner is None:
                 self._owners.pop(key, None)
@@ -549,6 +558,73 @@ class _Object:
             {},
             name_values(recipient),
         )
+
+
+@dataclass
+class _Writes:
+    """What a slice of a batch writes."""
+
+    demote: list[tuple[int, str]] = field(default_factory=list)
+    promote: list[tuple[int, str, str]] = field(default_factory=list)
+    insert: list[tuple[int, str, str, bool]] = field(default_factory=list)
+    stamped: list[int] = field(default_factory=list)
+    stamps: list[tuple[int, int, str, str, str]] = field(default_factory=list)
+    others: list[tuple[int, int, DecisionKind, str, str]] = field(default_factory=list)
+
+    def write(self, conn: sqlite3.Connection, stamp_usn: int) -> None:
+        rows.write_stamps(conn, self.demote, self.promote, self.insert, self.stamped, stamp_usn)
+        rows.record_stamps(conn, self.stamps)
+        rows.record_decisions(conn, self.others)
+
+
+class _Writer:
+    """Writes slices of a batch on a thread of its own, in the batch's transaction.
+
+    The run's thread hands over one slice and works out the next meanwhile; ``lock`` keeps the
+    two from using the connection at the same moment. Leaving the ``with`` block waits for every
+    write and raises the first error, so the batch commits only what was written. Without
+    ``overlap`` each slice is written at once on the calling thread.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock, overlap: bool) -> None:
+        self._conn = conn
+        self._lock = lock
+        self._pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="rus-writer") if overlap else None
+        )
+        self._pending: list[Future[None]] = []
+
+    def submit(self, writes: _Writes, stamp_usn: int) -> None:
+        if self._pool is None:
+            writes.write(self._conn, stamp_usn)
+            return
+        self._raise_done()
+        self._pending.append(self._pool.submit(self._write, writes, stamp_usn))
+
+    def _write(self, writes: _Writes, stamp_usn: int) -> None:
+        with self._lock:
+            writes.write(self._conn, stamp_usn)
+
+    def _raise_done(self) -> None:
+        for future in self._pending:
+            if future.done() and future.exception() is not None:
+                self._wait()
+                future.result()
+
+    def _wait(self) -> None:
+        wait(self._pending)
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is None:
+            return
+        self._wait()  # never leave the transaction while a write is under way
+        self._pool.shutdown(wait=True)
+        if exc_info[0] is None:
+            for future in self._pending:
+                future.result()
 
 
 def run(
@@ -811,53 +887,15 @@ class _Run:
                     if v.decision == "stamped" and o.stamped_usn is not None
                 ]
                 old = rows.load_provenance(conn, restamped) if restamped else {}
-                demote: list[tuple[int, str]] = []
-                promote: list[tuple[int, str, str]] = []
-                insert: list[tuple[int, str, str, bool]] = []
-                stamped_ids: list[int] = []
-                stamp_rows: list[tuple[int, int, str, str, str]] = []
-                other_rows: list[tuple[int, int, DecisionKind, str, str]] = []
-                for obj, verdict in verdicts:
-                    rid = obj.id
-                    policy = verdict.policy
-                    name = policy.name if policy else ""
-                    if verdict.decision != "stamped" or policy is None:
-                        other_rows.append((rid, run_id, verdict.decision, name, verdict.reason))
-                        continue
-                    previous = old.get(rid)
-                    try:
-                        stamp = stamp_addresses(
-                            conn,
-                            rid,
-                            obj.addresses,
-                            obj.values,
-                            policy,
-                            policies.rules(policy),
-                            taken,
-                            run_id,
-                            rows.parse_provenance(previous) if previous else (),
-                            obj.local_parts,
+                # Work out a slice while the previous slice's rows are written: SQLite lets go
+                # of the GIL while it works, so the two overlap. Same connection, same
+                # transaction: the batch still commits (or rolls back) as one.
+                with _Writer(conn, taken.sql_lock, overlap=taken.preloaded) as writer:
+                    for start in range(0, len(verdicts), SLICE_SIZE):
+                        writes = self._stamp_slice(
+                            conn, verdicts[start : start + SLICE_SIZE], old, policies, batch
                         )
-                    except PostroomError as error:
-                        batch.errors += 1
-                        other_rows.append((rid, run_id, "error", name, str(error)))
-                        continue
-                    for key, plain, suffix in stamp.new:
-                        taken.assign(key, rid, plain, suffix)
-                    demote += stamp.demote
-                    promote += stamp.promote
-                    insert += stamp.insert
-                    stamped_ids.append(rid)
-                    reason = verdict.reason
-                    if stamp.changed:
-                        batch.changed += 1
-                    else:
-                        reason += "; its addresses were already current"
-                    provenance = rows.provenance_text(stamp.provenance)
-                    stamp_rows.append((rid, run_id, name, reason, provenance))
-                rows.write_stamps(conn, demote, promote, insert, stamped_ids, stamp_usn)
-                rows.record_stamps(conn, stamp_rows)
-                rows.record_decisions(conn, other_rows)
+                        writer.submit(writes, stamp_usn)
                 rows.update_run(
                     conn,
                     run_id,
@@ -874,6 +912,59 @@ class _Run:
         counts.examined += batch.examined
         counts.changed += batch.changed
         counts.errors += batch.errors
+
+    def _stamp_slice(
+        self,
+        conn: sqlite3.Connection,
+        verdicts: Sequence[tuple[_Object, Judgement]],
+        old: dict[int, str],
+        policies: PolicySet,
+        batch: _Counts,
+    ) -> _Writes:
+        """Work out the writes for some objects of the batch (Python only, no SQL)."""
+        taken = self.snapshot.taken
+        run_id = self.snapshot.run_id
+        writes = _Writes()
+        for obj, verdict in verdicts:
+            rid = obj.id
+            policy = verdict.policy
+            name = policy.name if policy else ""
+            if verdict.decision != "stamped" or policy is None:
+                writes.others.append((rid, run_id, verdict.decision, name, verdict.reason))
+                continue
+            previous = old.get(rid)
+            try:
+                stamp = stamp_addresses(
+                    conn,
+                    rid,
+                    obj.addresses,
+                    obj.values,
+                    policy,
+                    policies.rules(policy),
+                    taken,
+                    run_id,
+                    rows.parse_provenance(previous) if previous else (),
+                    obj.local_parts,
+                )
+            except PostroomError as error:
+                batch.errors += 1
+                writes.others.append((rid, run_id, "error", name, str(error)))
+                continue
+            for key, plain, suffix in stamp.new:
+                taken.assign(key, rid, plain, suffix)
+            writes.demote += stamp.demote
+            writes.promote += stamp.promote
+            writes.insert += stamp.insert
+            writes.stamped.append(rid)
+            reason = verdict.reason
+            if stamp.changed:
+                batch.changed += 1
+            else:
+                reason += "; its addresses were already current"
+            writes.stamps.append(
+                (rid, run_id, name, reason, rows.provenance_text(stamp.provenance))
+            )
+        return writes
 
     def _finish(self, outcome: rows.Outcome, message: str) -> RunRecord:
         """Record the run's end, advance the high-water mark if it completed, free the lease."""
