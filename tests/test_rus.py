@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -12,7 +13,7 @@ import pytest
 
 from app import organization, policies, recipients, rus
 from app.errors import NotFoundError
-from app.model import ProxyAddress, Recipient
+from app.model import ProxyAddress, Recipient, RecipientPolicy
 from app.rus import engine
 from app.store import Store
 from app.store import directory as directory_rows
@@ -556,3 +557,33 @@ def test_suffixes_in_a_big_run_are_2_3_4_in_change_number_order(store: Store) ->
     again = run(store, helper=False)
     assert again.examined == 1201 and again.changed == 0
     assert recipients.get_recipient(store, "u0003").primary_address() == "Berg2@example.net"
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        ["(department=Sales)", "(&(l=Berlin)(objectClass=user))", "(company=*)"],
+        ["(|(sn=B*)(givenName=*a*))", "(!(department=Sales))", "(title>=M)"],
+        ["(&(mailNickname=*)(!(l=*)))", "(objectClass=contact)", "(extensionAttribute1=x)"],
+    ],
+)
+def test_the_runs_policy_matching_agrees_with_effective_policy(filters: list[str]) -> None:
+    """The run remembers effective policies per look-alike recipient; never a different answer."""
+    rules = [RecipientPolicy(name=f"P{n}", filter=f, priority=n + 1) for n, f in enumerate(filters)]
+    ordered = [*rules, RecipientPolicy(name="Default", filter="(mailNickname=*)", is_default=True)]
+    matcher = engine.PolicySet(ordered)
+    values = {
+        "department": ["", "Sales", "sales", "Support"],
+        "l": ["", "Berlin", "Paris"],
+        "company": ["", "Contoso"],
+        "sn": ["", "Berg", "Lang"],
+        "givenName": ["", "Anna", "Bob"],
+        "title": ["", "Manager", "Clerk", "Zoo"],
+        "extensionAttribute1": ["", "x", "X"],
+    }
+    for n, combo in enumerate(itertools.product(*values.values())):
+        attributes = {k: v for k, v in zip(values, combo, strict=True) if v}
+        for kind in ("user", "contact"):
+            recipient = Recipient(alias=f"a{n}", kind=kind, attributes=attributes)  # type: ignore[arg-type]
+            expected = policies.effective_policy(ordered, recipient)
+            assert matcher.effective(recipient) == expected, (attributes, kind)
