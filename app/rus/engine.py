@@ -323,32 +323,43 @@ class TakenAddresses:
 
         ``own()``: keys of the addresses ``by`` has or was just given, which are free for it.
         """
-        plain_key = "SMTP:" + plain.lower()
-        if self._owners is not None:
-            # The common case, without a call per check: nobody else has the plain address.
-            owner = self._owners.get(plain_key)
-            if owner is None or owner == by:
-                return plain, 0
+        owners = self._owners
+        if owners is None:
 
-        def taken(address: str) -> bool:
-            return self.is_taken(conn, SMTP, address, by)
+            def taken(address: str) -> bool:
+                return self.is_taken(conn, SMTP, address, by)
 
-        if not taken(plain):
-            return plain, 0
-        if self._owners is None:
             return addressing.first_free(plain, taken)
+        # Preloaded: plain dict lookups, the database only for owners changed during the run.
+        changed = self._changed
+        plain_key = "SMTP:" + plain.lower()
+        owner = owners.get(plain_key)
+        if owner is None or owner == by:
+            return plain, 0
+        if owner in changed and not self.is_taken(conn, SMTP, plain, by):
+            return plain, 0
         start = self._hints.get(plain_key, 2)
         if start > 2:
             # Below the hint every suffix is someone's: only ``by``'s own are free for it.
-            mine = [n for key in own() if (n := _suffix_of(plain, key)) is not None and n < start]
+            domain = "@" + plain.rpartition("@")[2].lower()
+            mine = [
+                n
+                for key in own()
+                if key.endswith(domain) and (n := _suffix_of(plain, key)) is not None and n < start
+            ]
             if mine:
                 return addressing.with_suffix(plain, min(mine)), min(mine)
         for n in range(start, addressing.MAX_SUFFIX + 1):
             candidate = addressing.with_suffix(plain, n)
-            if not taken(candidate):
+            owner = owners.get("SMTP:" + candidate.lower())
+            if (
+                owner is None
+                or owner == by
+                or (owner in changed and not self.is_taken(conn, SMTP, candidate, by))
+            ):
                 self._hints[plain_key] = n
                 return candidate, n
-        return addressing.first_free(plain, taken)  # raises: no suffix left
+        return addressing.first_free(plain, lambda a: self.is_taken(conn, SMTP, a, by))
 
     def assign(self, key: str, owner: int, plain: str = "", suffix: int = 0) -> None:
         """``key`` is now ``owner``'s (written when the batch commits)."""
