@@ -59,7 +59,10 @@ to let other writers in between."""
 LAZY_LIMIT = 1000
 """Runs with at most this many objects ask the database about collisions instead of loading
 every proxy address first (Update Now with a few changed objects stays in milliseconds)."""
-LEASE_SECONDS = 30.0
+LEASE_SECONDS = 60.0
+"""How long a run's lease lasts unless renewed (every batch renews it). Longer than the store's
+busy timeout, so a batch that waits its turn to write does not lose it; a crashed process's
+lease holds others back for at most this long."""
 LEASE_POLL_SECONDS = 0.2
 KEEP_RUNS = 500
 SLICE_SIZE = 500
