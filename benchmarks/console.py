@@ -39,11 +39,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# PySide6 6.12.0 on Python 3.11 drops a reference to None on every call of a void method (and to
-# True/False for bool results): a loop of 100,000 such calls ends in "Fatal Python error:
-# none_dealloc". Python 3.12+ makes these objects immortal. Until the pin moves, the benchmark
-# holds spare references (8 MB, the same in every phase) so its loops can run.
-REFCOUNT_GUARD = [None] * 1_000_000 + [True, False] * 100_000
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -364,9 +359,7 @@ def main() -> int:
 
     if args.phase:
         print(json.dumps(PHASES[args.phase](args.data_dir)), flush=True)
-        # Skip interpreter teardown: with the PySide6 6.12.0 refcount bug (see REFCOUNT_GUARD)
-        # freeing the guard at exit can still take None's count to zero.
-        os._exit(0)
+        return 0
 
     work = Path(tempfile.mkdtemp(prefix="postroom-console-bench-"))
     try:
