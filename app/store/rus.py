@@ -270,6 +270,19 @@ def address_owner_id(conn: sqlite3.Connection, type_: str, address: str) -> int 
     return None if row is None else int(row[0])
 
 
+def _rows(items: Sequence[object]) -> str:
+    """Rows handed to SQLite as one JSON array, so a whole set is one statement.
+
+    One statement lets SQLite work without the GIL throughout, where ``executemany`` takes it
+    back for every row: the RUS writes on one thread while it computes on another.
+    """
+    return json.dumps(items, separators=(",", ":"))
+
+
+def _field(n: int) -> str:
+    return f"json_extract(value, '$[{n}]')"
+
+
 def write_stamps(
     conn: sqlite3.Connection,
     demote: Sequence[tuple[int, str]],
@@ -285,24 +298,30 @@ def write_stamps(
     sqlite3.IntegrityError if an address belongs to someone else.
     """
     # Demote first: the database allows one primary per recipient and type at any moment.
-    conn.executemany(
-        "UPDATE proxy_addresses SET is_primary = 0"
-        " WHERE recipient_id = ? AND type = ? AND is_primary = 1",
-        demote,
-    )
-    conn.executemany(
-        "UPDATE proxy_addresses SET is_primary = 1"
-        " WHERE recipient_id = ? AND type = ? AND address = ?",
-        promote,
-    )
-    conn.executemany(
-        "INSERT INTO proxy_addresses (recipient_id, type, address, is_primary) VALUES (?, ?, ?, ?)",
-        [(rid, type_, address, int(primary)) for rid, type_, address, primary in insert],
-    )
-    conn.execute(
-        "UPDATE recipients SET stamped_usn = ? WHERE id IN (SELECT value FROM json_each(?))",
-        (stamped_usn, json.dumps(list(stamped_ids))),
-    )
+    if demote:
+        conn.execute(
+            "UPDATE proxy_addresses SET is_primary = 0 WHERE is_primary = 1 AND"
+            f" (recipient_id, type) IN (SELECT {_field(0)}, {_field(1)} FROM json_each(?))",
+            (_rows(demote),),
+        )
+    if promote:
+        conn.execute(
+            "UPDATE proxy_addresses SET is_primary = 1 WHERE (recipient_id, type, address) IN"
+            f" (SELECT {_field(0)}, {_field(1)}, {_field(2)} FROM json_each(?))",
+            (_rows(promote),),
+        )
+    if insert:
+        conn.execute(
+            "INSERT INTO proxy_addresses (recipient_id, type, address, is_primary)"
+            f" SELECT {_field(0)}, {_field(1)}, {_field(2)}, {_field(3)} FROM json_each(?)"
+            " ORDER BY key",
+            (_rows(insert),),
+        )
+    if stamped_ids:
+        conn.execute(
+            "UPDATE recipients SET stamped_usn = ? WHERE id IN (SELECT value FROM json_each(?))",
+            (stamped_usn, _rows(stamped_ids)),
+        )
 
 
 # -- runs --------------------------------------------------------------------------------------
@@ -405,15 +424,18 @@ def load_provenance(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, s
 
 
 def record_stamps(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, str, str, str]]) -> None:
-    """(recipient, run, policy, reason, provenance JSON) of recipients stamped in a run."""
-    conn.executemany(
+    """(recipient, run, policy, reason, provenance) of recipients stamped in a run."""
+    if not rows:
+        return
+    conn.execute(
         "INSERT INTO rus_decisions"
         " (recipient_id, run_id, decision, policy, reason, stamp_run_id, addresses)"
-        " VALUES (?1, ?2, 'stamped', ?3, ?4, ?2, ?5)"
+        f" SELECT {_field(0)}, {_field(1)}, 'stamped', {_field(2)}, {_field(3)}, {_field(1)},"
+        f" {_field(4)} FROM json_each(?) WHERE true"
         " ON CONFLICT (recipient_id) DO UPDATE SET run_id = excluded.run_id,"
         " decision = 'stamped', policy = excluded.policy, reason = excluded.reason,"
         " stamp_run_id = excluded.stamp_run_id, addresses = excluded.addresses",
-        rows,
+        (_rows(rows),),
     )
 
 
@@ -421,12 +443,15 @@ def record_decisions(
     conn: sqlite3.Connection, rows: Sequence[tuple[int, int, DecisionKind, str, str]]
 ) -> None:
     """(recipient, run, decision, policy, reason) of recipients not stamped; keeps provenance."""
-    conn.executemany(
+    if not rows:
+        return
+    conn.execute(
         "INSERT INTO rus_decisions (recipient_id, run_id, decision, policy, reason)"
-        " VALUES (?, ?, ?, ?, ?)"
+        f" SELECT {_field(0)}, {_field(1)}, {_field(2)}, {_field(3)}, {_field(4)}"
+        " FROM json_each(?) WHERE true"
         " ON CONFLICT (recipient_id) DO UPDATE SET run_id = excluded.run_id,"
         " decision = excluded.decision, policy = excluded.policy, reason = excluded.reason",
-        rows,
+        (_rows(rows),),
     )
 
 
