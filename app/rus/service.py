@@ -53,8 +53,12 @@ class RecipientUpdateService:
 
     Requests made during a run coalesce into one more run (a Rebuild request wins over Update
     Now). Across processes, runs take turns through a lease in the store. Every public method may
-    be called from any thread; none waits for a run. Listeners are called on the service's own
-    thread, never on the caller's (the console bridges them to Qt signals).
+    be called from any thread. Requests never wait for a run (``request_apply`` and
+    ``set_schedule`` make one short write); ``stop`` waits for the batch under way and
+    ``wait_until_idle`` for the runs asked for. Listeners are called on the service's own
+    thread, never on the caller's (the console bridges them to Qt signals); they should return
+    quickly, as the run waits for them. ``clock`` gives the aware local time the schedule is
+    read in (tests replace it).
     """
 
     def __init__(
