@@ -17,7 +17,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from app.passwords import verify_password
 from app.smtp import delivery
 from app.smtp.events import EventKind, EventRecorder, SmtpEvent
-from app.smtp.protocol import Connection, Limits, PostroomEnvelope, PostroomSMTP
+from app.smtp.protocol import Connection, Limits, PostroomEnvelope, PostroomSMTP, hook_table
 from app.smtp.routing import Accept, MailboxTarget, RemoteTarget, Router
 from app.store import Store
 from app.store import directory as directory_rows
@@ -52,8 +52,8 @@ class _Busy(asyncio.Protocol):
 
 
 class Hooks:
-    """The handler aiosmtpd sees. Kept to the hooks alone: aiosmtpd inspects every attribute
-    of its handler on each new connection."""
+    """The handler aiosmtpd sees. Kept to the hooks alone: aiosmtpd looks up every attribute
+    of its handler (``protocol.hook_table`` does it once)."""
 
     __slots__ = ("_core",)
 
@@ -98,6 +98,7 @@ class SmtpHandler:
         self._lock = threading.Lock()
         self._connections: dict[int, PostroomSMTP] = {}
         self.hooks = Hooks(self)
+        self.hook_table = hook_table(self.hooks)
         self.inflight = 0
 
     # -- connections -----------------------------------------------------------------------
@@ -130,8 +131,6 @@ class SmtpHandler:
             hostname=index.host_name,
             ident=settings.banner,
             tls_context=self._tls_context,
-            enable_SMTPUTF8=True,
-            auth_require_tls=True,
         )
 
     def session_opened(self, server: PostroomSMTP) -> None:
