@@ -53,6 +53,7 @@ class RusBridge(QObject):
         self.total = 0
         self.waiting_for = ""
         self.last_report: RunRecord | None = None
+        self._shut_down = False
         self._from_service.connect(self._on_event)
         self.service.add_listener(self._listener)
         self.cancel_action = make_action(
@@ -67,6 +68,8 @@ class RusBridge(QObject):
 
     def _on_event(self, event: RusEvent) -> None:
         """GUI thread: keep a copy of the state for the views and the status bar."""
+        if self._shut_down:
+            return  # queued before shutdown; the store may be closed already
         self.state = event.state
         self.waiting_for = event.waiting_for
         if event.progress is not None:
@@ -90,6 +93,7 @@ class RusBridge(QObject):
 
     def shutdown(self) -> None:
         """At exit: cancel a run and end the service thread (waits for the current batch)."""
+        self._shut_down = True
         self.service.remove_listener(self._listener)
         self.service.stop()
 
