@@ -281,6 +281,7 @@ def test_export_list_writes_the_list_as_shown(
     target = tmp_path / "recipients.csv"
     monkeypatch.setattr(ExportDialog, "ask_path", staticmethod(lambda _parent, _name: target))
     window.std.export_list.trigger()
+    qtbot.waitUntil(target.exists, timeout=5000)  # written whole, off the GUI thread
     with target.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == HEADERS

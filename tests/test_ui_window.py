@@ -142,13 +142,19 @@ def test_context_menu_of_a_policy_is_exchanges(
 
 
 def test_export_list_writes_the_result_pane_as_csv(
-    window: MainWindow, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot,
+    window: MainWindow,
+    store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     policies.create_policy(store, "Sales", "(department=Sales)")
     window.select_node("recipients/policies")
     target = tmp_path / "policies.csv"
     monkeypatch.setattr(ExportDialog, "ask_path", staticmethod(lambda parent, suggested: target))
     window.std.export_list.trigger()
+    qtbot.waitUntil(target.exists, timeout=5000)  # written whole, off the GUI thread
+    assert not list(tmp_path.glob(".*.part"))
     with target.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["Name", "Priority", "Filter Rule", "Last Modified"]
@@ -227,3 +233,19 @@ def test_the_context_menu_key_opens_the_menu_of_the_current_item(
 def row_of(window: MainWindow, name: str) -> int:
     model = window.current.model  # type: ignore[union-attr]
     return next(r for r in range(model.rowCount()) if model.index(r, 0).data() == name)
+
+
+def test_export_to_a_folder_that_cannot_be_written_says_so(
+    qtbot: QtBot,
+    window: MainWindow,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    prompts: Prompts,
+) -> None:
+    window.select_node("recipients/policies")
+    target = tmp_path / "missing-folder" / "policies.csv"
+    monkeypatch.setattr(ExportDialog, "ask_path", staticmethod(lambda parent, suggested: target))
+    window.std.export_list.trigger()
+    qtbot.waitUntil(lambda: any(kind == "error" for kind, _ in prompts.shown), timeout=5000)
+    assert f"Cannot write {target}" in prompts.shown[-1][1]
+    assert not target.parent.exists()

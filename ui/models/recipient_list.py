@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from functools import cache
 from typing import Any
 
@@ -331,15 +331,28 @@ class RecipientListModel(QAbstractTableModel):
         return summary  # OBJECT_ROLE
 
     def display(self, summary: RecipientSummary, column: int) -> str:
-        if column == self.COL_DISPLAY:
-            return summary.display_name
-        if column == self.COL_ALIAS:
-            return summary.alias
-        if column == self.COL_TYPE:
-            return KIND_TEXT.get(summary.kind, summary.kind)
-        if column == self.COL_ADDRESS:
-            return shown_smtp(summary.primary_smtp)
-        return summary.policy or ""
+        return display_text(summary, column)
+
+    def export_rows(self, columns: Sequence[int]) -> Iterator[list[str]]:
+        """The rows as listed now, for Export List; iterate on a worker thread, not this one.
+
+        The ids are taken here (GUI thread); the recipients are read page by page with the
+        worker's own store connection when the iterator runs.
+        """
+        ids = list(self._ids)
+        store = self._store
+
+        def rows() -> Iterator[list[str]]:
+            reader = recipients.SummaryReader(store)
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start : start + 1000]
+                found = reader.read(chunk)
+                for rid in chunk:
+                    summary = found.get(rid)
+                    if summary is not None:  # deleted since the list was shown
+                        yield [display_text(summary, c) for c in columns]
+
+        return rows()
 
     def tooltip(self, summary: RecipientSummary, column: int) -> str | None:
         if column == self.COL_ADDRESS and not summary.primary_smtp:
@@ -410,6 +423,19 @@ class RecipientListModel(QAbstractTableModel):
                 if hits != -1 and len(found) >= hits:
                     break
         return found
+
+
+def display_text(summary: RecipientSummary, column: int) -> str:
+    """The text of one All Recipients cell (any thread: no Qt involved)."""
+    if column == RecipientListModel.COL_DISPLAY:
+        return summary.display_name
+    if column == RecipientListModel.COL_ALIAS:
+        return summary.alias
+    if column == RecipientListModel.COL_TYPE:
+        return KIND_TEXT.get(summary.kind, summary.kind)
+    if column == RecipientListModel.COL_ADDRESS:
+        return shown_smtp(summary.primary_smtp)
+    return summary.policy or ""
 
 
 def _runs(rows: list[int]) -> list[tuple[int, int]]:
