@@ -9,6 +9,7 @@ from __future__ import annotations
 import smtplib
 import socket
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from app.settings import load_settings, parse_host_port, save_settings
@@ -49,7 +50,7 @@ def test_stop_and_start_from_the_context_menu(qtbot: QtBot, live_window: MainWin
     assert window.smtp_status.text() == f"SMTP: running on {listen}"
     view = server_view(window)
     assert not view.start.isEnabled() and view.stop.isEnabled()
-    assert not view.pause.isEnabled() and "cannot" not in view.pause.toolTip()
+    assert view.pause.isEnabled()
 
     menu = right_click_tree(qtbot, window, SERVER)
     assert menu_texts(menu)[:3] == ["Start", "Stop", "Pause"]
@@ -192,3 +193,26 @@ def test_autostart_off_leaves_the_service_stopped(
         assert shown.smtp_status.text() == "SMTP: stopped"
     finally:
         close_window(shown)
+
+
+def test_pause_refuses_new_clients_and_start_resumes(qtbot: QtBot, live_window: MainWindow) -> None:
+    window = live_window
+    smtp = window.console.smtp
+    listen = smtp.addresses[0]
+    host, port = parse_host_port(listen)
+    view = server_view(window)
+
+    menu = right_click_tree(qtbot, window, SERVER)
+    click_menu_item(qtbot, menu, "Pause")
+    assert smtp.state == "paused"
+    assert window.smtp_status.text().startswith(f"SMTP: paused on {listen}")
+    assert view.start.isEnabled() and view.stop.isEnabled() and not view.pause.isEnabled()
+    with pytest.raises(smtplib.SMTPConnectError) as refused:
+        smtplib.SMTP(host, port, timeout=10)
+    assert refused.value.smtp_code == 421
+
+    menu = right_click_tree(qtbot, window, SERVER)
+    click_menu_item(qtbot, menu, "Start")
+    assert smtp.state == "running" and not view.start.isEnabled()
+    with smtplib.SMTP(host, port, timeout=10) as client:
+        assert client.noop()[0] == 250

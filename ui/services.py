@@ -237,9 +237,23 @@ class SmtpBridge(QObject):
         self._set_state("stopped")
         self.failed.emit(self.last_error)
 
+    def pause(self) -> None:
+        """Refuse new connections (421) while open sessions go on; sets a flag, never waits."""
+        if self.service is None or self.state != "running":
+            return
+        self.service.pause()
+        self._set_state("paused")
+
+    def resume(self) -> None:
+        """Accept new connections again after a pause."""
+        if self.service is None or self.state != "paused":
+            return
+        self.service.resume()
+        self._set_state("running")
+
     def stop(self) -> None:
         """Stop listening and end the sessions (in the background)."""
-        if self.service is None or self.state != "running":
+        if self.service is None or self.state not in ("running", "paused"):
             return
         self._set_state("stopping")
         self.tasks.submit(
@@ -261,7 +275,7 @@ class SmtpBridge(QObject):
 
     def shutdown(self) -> None:
         """At exit: stop the service on its thread and wait for that (the window is closed)."""
-        if self.service is not None and self.state in ("starting", "running"):
+        if self.service is not None and self.state in ("starting", "running", "paused"):
             self.tasks.submit("stop SMTP", self.service.stop)
         self.tasks.wait()
         self.tasks.shutdown()
@@ -276,7 +290,8 @@ class SmtpBridge(QObject):
 
     @property
     def is_running(self) -> bool:
-        return self.state == "running"
+        """Listening (a paused service still listens, and its open sessions go on)."""
+        return self.state in ("running", "paused")
 
     def sessions(self) -> list[Any]:
         """The clients connected now (a snapshot the service takes under a short lock)."""
@@ -301,6 +316,7 @@ class SmtpBridge(QObject):
             "stopped": "SMTP: stopped",
             "starting": f"SMTP: starting on {self.listen_text()}",
             "running": f"SMTP: running on {self.listen_text()}",
+            "paused": f"SMTP: paused on {self.listen_text()} (new connections get 421)",
             "stopping": "SMTP: stopping",
         }
         text = texts.get(self.state, f"SMTP: {self.state}")

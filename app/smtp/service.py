@@ -72,12 +72,16 @@ def bind(host: str, port: int) -> socket.socket:
 class _Controller(Controller):
     """aiosmtpd's Controller on a socket we bound ourselves (port 0 works, errors are clear)."""
 
-    def __init__(self, handler: SmtpHandler, sock: socket.socket) -> None:
+    def __init__(
+        self, handler: SmtpHandler, sock: socket.socket, paused: threading.Event, greeting: str
+    ) -> None:
         host, port = sock.getsockname()[:2]
         super().__init__(handler.hooks, hostname=host, port=port, ready_timeout=10.0)
         self.listener = format_host_port(host, port)
         self._sock = sock
         self._smtp_handler = handler
+        self._paused = paused
+        self._greeting = greeting
         self._triggering = False
 
     def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
@@ -92,11 +96,25 @@ class _Controller(Controller):
             self._triggering = False
 
     def factory(self) -> Any:
+        if self._paused.is_set() and not self._triggering:
+            return _PausedGreeting(self._greeting)
         return self._smtp_handler.new_connection(self.listener, quiet=self._triggering)
 
     def run(self, coroutine: Coroutine[Any, Any, None], timeout: float) -> None:
         """Run a coroutine on this controller's loop and wait for it (from another thread)."""
         asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+
+class _PausedGreeting(asyncio.Protocol):
+    """A client that connects while the service is paused: 421 (try later) and hang up."""
+
+    def __init__(self, host_name: str) -> None:
+        self._reply = f"421 4.3.2 {host_name} Service paused, try again later\r\n".encode()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(self._reply)
+        transport.close()
 
 
 class SmtpService:
@@ -125,6 +143,7 @@ class SmtpService:
         self._router: Router | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._writer: DiskWriter | None = None
+        self._paused = threading.Event()
 
     # -- listeners -------------------------------------------------------------------------
 
@@ -140,6 +159,26 @@ class SmtpService:
     @property
     def is_running(self) -> bool:
         return bool(self._controllers)
+
+    @property
+    def is_paused(self) -> bool:
+        return self._paused.is_set()
+
+    def pause(self) -> None:
+        """Refuse new connections with 421 4.3.2 while sessions under way go on (IIS's Pause).
+
+        Any thread; takes effect at once. The listening sockets stay bound, so no other program
+        can take the port meanwhile.
+        """
+        if self.is_running:
+            self._paused.set()
+            log.info("SMTP service paused: new connections get 421")
+
+    def resume(self) -> None:
+        """Accept new connections again (any thread)."""
+        if self._paused.is_set():
+            self._paused.clear()
+            log.info("SMTP service resumed")
 
     @property
     def addresses(self) -> list[str]:
@@ -181,7 +220,7 @@ class SmtpService:
             )
             try:
                 for sock in sockets:
-                    controller = _Controller(self._handler, sock)
+                    controller = _Controller(self._handler, sock, self._paused, settings.host_name)
                     controller.start()
                     self._controllers.append(controller)
                     controller.run(self._writer.attach(), timeout=30)
@@ -199,6 +238,7 @@ class SmtpService:
             self._shutdown(timeout)
 
     def _shutdown(self, timeout: float) -> None:
+        self._paused.clear()  # a later start() starts accepting
         controllers, self._controllers = self._controllers, []
         for controller in controllers:
             server = controller.server

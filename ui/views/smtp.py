@@ -1,4 +1,4 @@
-"""Servers > <host> > Protocols > SMTP > Default SMTP Virtual Server: Start, Stop, Properties."""
+"""Servers > <host> > Protocols > SMTP > Default SMTP Virtual Server: Start, Stop, Pause."""
 
 from __future__ import annotations
 
@@ -15,10 +15,6 @@ if TYPE_CHECKING:
     from ui.console import Console
     from ui.tree import Node
 
-PAUSE_UNAVAILABLE = (
-    "Pause is not available: the SMTP service can be started and stopped, not paused."
-)
-
 
 class SmtpVirtualServerView(ContainerView):
     """The virtual server node: lists Current Sessions; Start / Stop / Pause / Properties."""
@@ -28,8 +24,15 @@ class SmtpVirtualServerView(ContainerView):
         self.smtp = console.smtp
         self.start = make_action(self, "&Start", "start", None, "Start the SMTP service")
         self.stop = make_action(self, "S&top", "stop", None, "Stop the SMTP service")
-        self.pause = make_action(self, "&Pause", "pause", None, "Pause the SMTP service")
-        self.start.triggered.connect(self.smtp.start)
+        self.pause = make_action(
+            self,
+            "&Pause",
+            "pause",
+            None,
+            "Pause the SMTP service: new connections are refused, open sessions go on",
+        )
+        self.start.triggered.connect(self._start_or_resume)
+        self.pause.triggered.connect(self.smtp.pause)
         self.stop.triggered.connect(self.smtp.stop)
         self.smtp.state_changed.connect(self.actions_changed)
         self.smtp.state_changed.connect(self.status_changed)
@@ -44,10 +47,18 @@ class SmtpVirtualServerView(ContainerView):
             for action in (self.start, self.stop, self.pause):
                 set_enabled(action, False, reason)
         else:
-            set_enabled(self.start, state == "stopped", f"The SMTP service is {state}.")
-            set_enabled(self.stop, state == "running", f"The SMTP service is {state}.")
-            set_enabled(self.pause, False, PAUSE_UNAVAILABLE)
+            reason = f"The SMTP service is {state}."
+            set_enabled(self.start, state in ("stopped", "paused"), reason)
+            set_enabled(self.stop, state in ("running", "paused"), reason)
+            set_enabled(self.pause, state == "running", reason)
         set_enabled(self.std.properties, not rows)
+
+    def _start_or_resume(self) -> None:
+        """Start a stopped service; Start on a paused one resumes it, as in IIS."""
+        if self.smtp.state == "paused":
+            self.smtp.resume()
+        else:
+            self.smtp.start()
 
     def node_menu(self) -> list[MenuEntry]:
         return [
