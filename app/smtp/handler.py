@@ -337,7 +337,7 @@ class SmtpHandler:
             reason=reason,
             queue_id=message.queue_id,
         )
-        for target, path in stored.mailboxes:
+        for target, name in stored.mailboxes:
             self._emit(
                 "delivered",
                 server.connection,
@@ -345,7 +345,7 @@ class SmtpHandler:
                 sender=message.sender,
                 recipients=(target.address,),
                 code=250,
-                reason=f"mailbox {target.alias} ({path.name})",
+                reason=f"mailbox {target.alias} ({name})",
                 queue_id=message.queue_id,
             )
         if stored.queue_file is not None:
@@ -356,7 +356,7 @@ class SmtpHandler:
                 sender=message.sender,
                 recipients=tuple(t.address for t in message.remote),
                 code=250,
-                reason=f"waiting in the queue ({stored.queue_file.name})",
+                reason=f"waiting in the queue ({stored.queue_file})",
                 queue_id=message.queue_id,
             )
 

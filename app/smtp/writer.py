@@ -6,7 +6,8 @@ writes and fsyncs each file in ``tmp/``, renames it into place, fsyncs each dest
 once (group commit), and only then acknowledges the batch; the service answers 250 on the ack.
 
 Wire format, both ways a sequence of frames ``!I`` length + body:
-- job:  ``!QH`` id, file count; per file ``!HHI`` + tmp folder, final folder, data.
+- job:  ``!QH`` id, file count; per file ``!HHI`` + tmp folder, final folder (file system paths,
+  as ``os.fsencode`` gives them), data.
 - ack:  ``!QB`` id, ok; then the final file names joined by NUL, or the error text.
 """
 
@@ -16,6 +17,7 @@ import os
 import signal
 import struct
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,12 +32,12 @@ ACK = struct.Struct("!QB")
 _FSYNC_THREADS = 16
 
 
-def encode_job(job_id: int, files: list[tuple[Path, Path, bytes]]) -> bytes:
-    """One job frame: the files of one message, each (tmp folder, final folder, data)."""
+def encode_job(job_id: int, files: Sequence[tuple[bytes, bytes, bytes]]) -> bytes:
+    """One job frame: the files of one message, each (tmp folder, final folder, data), the
+    folders as ``os.fsencode`` gives them."""
     parts = [JOB.pack(job_id, len(files))]
     for tmp, final, data in files:
-        tmp_b, final_b = os.fsencode(tmp), os.fsencode(final)
-        parts += [FILE.pack(len(tmp_b), len(final_b), len(data)), tmp_b, final_b, data]
+        parts += [FILE.pack(len(tmp), len(final), len(data)), tmp, final, data]
     body = b"".join(parts)
     return LENGTH.pack(len(body)) + body
 
@@ -47,13 +49,23 @@ def decode_job(body: bytes) -> tuple[int, list[tuple[Path, Path, bytes]]]:
     for _ in range(count):
         tmp_len, final_len, data_len = FILE.unpack_from(body, offset)
         offset += FILE.size
-        tmp = Path(os.fsdecode(body[offset : offset + tmp_len]))
+        tmp = _folder(body[offset : offset + tmp_len])
         offset += tmp_len
-        final = Path(os.fsdecode(body[offset : offset + final_len]))
+        final = _folder(body[offset : offset + final_len])
         offset += final_len
         files.append((tmp, final, body[offset : offset + data_len]))
         offset += data_len
     return job_id, files
+
+
+_FOLDERS: dict[bytes, Path] = {}
+
+
+def _folder(raw: bytes) -> Path:
+    folder = _FOLDERS.get(raw)
+    if folder is None:
+        folder = _FOLDERS[raw] = Path(os.fsdecode(raw))
+    return folder
 
 
 def encode_ack(job_id: int, ok: bool, text: str) -> bytes:
