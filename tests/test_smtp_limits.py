@@ -199,3 +199,18 @@ def test_an_idle_session_is_closed(smtp: Smtp) -> None:
         client.reply()
     assert 4 <= time.monotonic() - started < 9
     client.close()
+
+
+def test_each_command_restarts_the_idle_timeout(smtp: Smtp) -> None:
+    settings.save_settings(smtp.store, idle_timeout=5)
+    time.sleep(0.6)
+    client = Raw(smtp.port)
+    started = time.monotonic()
+    while time.monotonic() - started < 7:  # past the first deadline, never 5 s silent
+        assert client.command("NOOP").startswith(b"250")
+        last = time.monotonic()
+        time.sleep(1.5)
+    with pytest.raises(ConnectionError):
+        client.reply()
+    assert 4 <= time.monotonic() - last < 9
+    client.close()

@@ -154,6 +154,8 @@ class PostroomSMTP(SMTP):
         self.limits = limits
         self._closed_reported = False
         self.handler = handler
+        self._idle_deadline = 0.0  # loop time after which the idle timer closes the connection
+        self._idle_timer_at: float | None = None  # when the idle timer is due, while it is set
         self._set_up(handler.hook_table, hostname=hostname, ident=ident, tls_context=tls_context)
 
     def _set_up(
@@ -234,6 +236,28 @@ class PostroomSMTP(SMTP):
                     return None, None
                 return address, rest
         return super()._getaddr(arg)
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        # aiosmtpd cancels its idle timer and schedules a new one at every command (a timer
+        # object and a heap entry each time). Here the deadline moves and one timer follows it:
+        # when it comes due early, it waits again for the rest.
+        deadline = self.loop.time() + (duration or self._timeout_duration)
+        self._idle_deadline = deadline
+        due = self._idle_timer_at
+        if due is None or due > deadline:
+            if self._timeout_handle is not None:
+                self._timeout_handle.cancel()
+            self._idle_timer_at = deadline
+            self._timeout_handle = self.loop.call_at(deadline, self._idle_timer)
+
+    def _idle_timer(self) -> None:
+        deadline = self._idle_deadline
+        if self.loop.time() < deadline:
+            self._idle_timer_at = deadline
+            self._timeout_handle = self.loop.call_at(deadline, self._idle_timer)
+            return
+        self._idle_timer_at = None
+        self._timeout_cb()  # type: ignore[no-untyped-call]
 
     def _create_envelope(self) -> PostroomEnvelope:
         return PostroomEnvelope()
