@@ -1,18 +1,31 @@
 """SMTP throughput: ``postroom serve`` beside a do-nothing aiosmtpd and Postfix's smtp-sink.
 
 Postfix's ``smtp-source`` sends the same load (default: 10 sessions, 5,000 one-kilobyte messages
-to one mailbox) to three servers on loopback, one after the other, in the same run:
+to one mailbox) to three servers on loopback, in the same run:
 
 - ``postroom serve``: every message fsync'ed into the Maildir before its 250 (durable);
 - aiosmtpd with a handler that does nothing (the framework's ceiling);
 - ``smtp-sink`` (the machine's ceiling).
+
+Each server is started fresh for each measurement, is ready (postroom has printed ``listening
+on``, the others greet) and has taken a warm-up load before the timed one; the time is
+smtp-source's wall time. The three take turns, round after round (``--runs``), and the targets
+are judged on the medians. Every postroom run has a data directory of its own, kept until the
+end: no file is deleted between the runs.
+
+The file system line says what creating a file costs in the folder the mailboxes are in (500
+files written and closed, no fsync). Normally tens of microseconds; ext4 without a journal
+(as on some virtual machines) scans the inodes freed in the last minutes at each create, so
+right after many deletions nearby (an earlier run of this benchmark, a test suite) it can take
+ten times as long, and the durable figure drops with it.
 
 Needs ``smtp-source`` and ``smtp-sink`` from the Debian package ``postfix`` (it starts no daemon
 here); run as root, the script installs it when missing, else install it with
 ``sudo DEBIAN_FRONTEND=noninteractive apt-get install -y postfix``.
 
 Usage: ``.venv/bin/python benchmarks/smtp.py [--messages N] [--sessions N] [--size BYTES]
-[--reuse]`` (``--reuse`` sends every message of a session over one connection: smtp-source -d).
+[--runs N] [--warmup N] [--reuse]`` (``--reuse`` sends every message of a session over one
+connection: smtp-source -d).
 """
 
 from __future__ import annotations
@@ -22,16 +35,21 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ("smtp-source", "smtp-sink")
 DURABLE_TARGET = 1000.0
 RATIO_TARGET = 0.5
+PROBE_FILES = 500
+# Above this, creating files is held back by recent deletions (see the module's docstring).
+SLOW_CREATE_US = 200.0
 
 DO_NOTHING = """
 import signal, sys
@@ -93,15 +111,22 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
     raise SystemExit(f"nothing listens on port {port} after {timeout} s")
 
 
-def run_source(source: str, port: int, args: argparse.Namespace, rcpt: str) -> float:
-    """Run smtp-source; the messages per second it achieved."""
-    command = [source, "-s", str(args.sessions), "-m", str(args.messages), "-l", str(args.size)]
+def run_source(source: str, port: int, args: argparse.Namespace, messages: int) -> float:
+    """Run smtp-source with the options every server gets; the messages per second it took."""
+    command = [source, "-s", str(args.sessions), "-m", str(messages), "-l", str(args.size)]
     if args.reuse:
         command.append("-d")
-    command += ["-f", "bench@sender.test", "-t", rcpt, f"127.0.0.1:{port}"]
+    command += ["-f", "bench@sender.test", "-t", "bench@example.com", f"127.0.0.1:{port}"]
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return args.messages / (time.perf_counter() - start)
+    return messages / (time.perf_counter() - start)
+
+
+def measure(source: str, port: int, args: argparse.Namespace) -> float:
+    """A warm-up load, then the timed one."""
+    if args.warmup:
+        run_source(source, port, args, args.warmup)
+    return run_source(source, port, args, args.messages)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -113,9 +138,20 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def bench_postroom(source: str, args: argparse.Namespace, work: Path) -> float:
+def probe_file_system(folder: Path) -> float:
+    """Microseconds to create, write and close a 1 KB file in ``folder`` (files are kept)."""
+    folder.mkdir()
+    data = b"x" * 1024
+    start = time.perf_counter()
+    for n in range(PROBE_FILES):
+        fd = os.open(folder / str(n), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, data)
+        os.close(fd)
+    return (time.perf_counter() - start) / PROBE_FILES * 1e6
+
+
+def bench_postroom(source: str, args: argparse.Namespace, data: Path) -> float:
     python = sys.executable
-    data = work / "postroom"
     env = {**os.environ, "POSTROOM_DATA_DIR": str(data)}
     setup = (
         "from pathlib import Path\n"
@@ -136,6 +172,7 @@ def bench_postroom(source: str, args: argparse.Namespace, work: Path) -> float:
         env=env,
         stdout=subprocess.PIPE,
     )
+    drain: subprocess.Popen[bytes] | None = None
     try:
         assert server.stdout is not None
         line = server.stdout.readline().decode()
@@ -143,13 +180,14 @@ def bench_postroom(source: str, args: argparse.Namespace, work: Path) -> float:
             raise SystemExit(f"postroom serve did not start: {line!r}")
         # Drain the per-message log lines so the server never blocks on a full pipe.
         drain = subprocess.Popen(["cat"], stdin=server.stdout, stdout=subprocess.DEVNULL)
-        rate = run_source(source, port, args, "bench@example.com")
+        rate = measure(source, port, args)
     finally:
         stop(server)
-        drain.wait()
+        if drain is not None:
+            drain.wait()
     delivered = len(os.listdir(data / "mailboxes" / "bench" / "new"))
-    if delivered != args.messages:
-        raise SystemExit(f"postroom stored {delivered} of {args.messages} messages")
+    if delivered != args.warmup + args.messages:
+        raise SystemExit(f"postroom stored {delivered} of {args.warmup + args.messages} messages")
     return rate
 
 
@@ -158,7 +196,7 @@ def bench_aiosmtpd(source: str, args: argparse.Namespace) -> float:
     server = subprocess.Popen([sys.executable, "-c", DO_NOTHING, str(port)], cwd=ROOT)
     try:
         wait_for_port(port)
-        return run_source(source, port, args, "bench@example.com")
+        return measure(source, port, args)
     finally:
         stop(server)
 
@@ -170,9 +208,14 @@ def bench_sink(sink: str, source: str, args: argparse.Namespace) -> float:
     server = subprocess.Popen([sink, *user, f"127.0.0.1:{port}", "256"])
     try:
         wait_for_port(port)
-        return run_source(source, port, args, "bench@example.com")
+        return measure(source, port, args)
     finally:
         stop(server)
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
 def main() -> int:
@@ -180,6 +223,10 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--size", type=int, default=1024, help="message length in bytes")
+    parser.add_argument("--runs", type=int, default=3, help="measurements of each server")
+    parser.add_argument(
+        "--warmup", type=int, default=200, help="messages sent before each timed load"
+    )
     parser.add_argument(
         "--reuse", action="store_true", help="all of a session's messages on one connection"
     )
@@ -188,14 +235,39 @@ def main() -> int:
     mode = "one connection per session" if args.reuse else "one connection per message"
     print(
         f"smtp-source: {args.sessions} sessions, {args.messages} messages of {args.size} bytes, "
-        f"{mode}, to one mailbox",
+        f"{mode}, to one mailbox; {args.warmup} more first to warm up; {args.runs} runs each",
         flush=True,
     )
+    print(f"machine: {os.cpu_count()} cores, {load()}", flush=True)
+    figures: dict[str, list[float]] = {"postroom": [], "aiosmtpd": [], "sink": []}
     with tempfile.TemporaryDirectory(prefix="postroom-bench-") as work:
-        postroom = bench_postroom(tools["smtp-source"], args, Path(work))
-    aiosmtpd = bench_aiosmtpd(tools["smtp-source"], args)
-    sink = bench_sink(tools["smtp-sink"], tools["smtp-source"], args)
+        probe = probe_file_system(Path(work) / "probe")
+        print(f"file system: {probe:.0f} us to create a 1 KB file in {work}", flush=True)
+        if probe > SLOW_CREATE_US:
+            print(
+                "  slow: files were deleted nearby in the last minutes (an earlier run?), and "
+                "postroom creates a file per message; run again in a few minutes",
+                flush=True,
+            )
+        servers: dict[str, Callable[[int], float]] = {
+            "postroom": lambda n: bench_postroom(
+                tools["smtp-source"], args, Path(work) / f"data{n}"
+            ),
+            "aiosmtpd": lambda n: bench_aiosmtpd(tools["smtp-source"], args),
+            "sink": lambda n: bench_sink(tools["smtp-sink"], tools["smtp-source"], args),
+        }
+        for n in range(1, args.runs + 1):
+            for name, bench in servers.items():
+                figures[name].append(bench(n))
+            print(
+                f"run {n}: postroom {figures['postroom'][-1]:.0f}, "
+                f"aiosmtpd {figures['aiosmtpd'][-1]:.0f}, "
+                f"smtp-sink {figures['sink'][-1]:.0f} msgs/s",
+                flush=True,
+            )
+    postroom, aiosmtpd, sink = (statistics.median(figures[name]) for name in figures)
     ratio = postroom / aiosmtpd
+    print(f"medians of {args.runs} runs; {load()}")
     print(f"postroom serve (durable):    {postroom:8.0f} msgs/s")
     print(f"aiosmtpd, do-nothing:        {aiosmtpd:8.0f} msgs/s")
     print(f"smtp-sink:                   {sink:8.0f} msgs/s")
