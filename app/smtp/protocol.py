@@ -223,6 +223,7 @@ class PostroomSMTP(SMTP):
         self._enforce_call_limit = False
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """The address of MAIL FROM / RCPT TO and the rest (parameters), as aiosmtpd gives."""
         found = _PLAIN_ADDRESS.match(arg)
         if found is not None:
             rest = arg[found.end() :]
