@@ -20,12 +20,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from PySide6.QtCore import QEventLoop, QItemSelectionModel, QSettings, QTimer  # noqa: E402
-from PySide6.QtGui import QGuiApplication  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMenu, QWidget  # noqa: E402
+from PySide6.QtCore import QItemSelectionModel, QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMenu  # noqa: E402
 
 from app import organization, policies, recipients, rus  # noqa: E402
 from app.store import Store  # noqa: E402
+
+sys.path.insert(0, str(HERE))
+from make_screenshots import save, save_screen_area, settle  # noqa: E402
 
 PEOPLE = [
     ("jsmith", "John", "Q", "Smith", "Sales", "Contoso"),
@@ -41,33 +43,6 @@ PEOPLE = [
     ("rsato", "Rei", "", "Sato", "Support", "Fabrikam"),
     ("ewong", "Emily", "", "Wong", "Marketing", "Contoso"),
 ]
-
-
-def settle(ms: int = 200) -> None:
-    """Let the event loop paint for a moment (this script is not GUI code: it only waits)."""
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-
-
-def save(widget: QWidget, name: str) -> None:
-    settle()
-    path = HERE / f"{name}.png"
-    widget.grab().save(str(path))
-    print(f"wrote {path.relative_to(HERE.parent.parent)}")
-
-
-def save_screen_area(widget: QWidget, extra: list[QWidget], name: str) -> None:
-    """The screen under ``widget`` and its popups (popups are windows of their own)."""
-    settle()
-    rect = widget.frameGeometry()
-    for other in extra:
-        rect = rect.united(other.frameGeometry())
-    screen = QGuiApplication.primaryScreen()
-    shot = screen.grabWindow(0, rect.x(), rect.y(), rect.width(), rect.height())
-    path = HERE / f"{name}.png"
-    shot.save(str(path))
-    print(f"wrote {path.relative_to(HERE.parent.parent)}")
 
 
 def sample_store(data_dir: Path) -> Store:
