@@ -13,11 +13,12 @@ smtp-source's wall time. The three take turns, round after round (``--runs``), a
 are judged on the medians. Every postroom run has a data directory of its own, kept until the
 end: no file is deleted between the runs.
 
-The file system line says what creating a file costs in the folder the mailboxes are in (500
-files written and closed, no fsync). Normally tens of microseconds; ext4 without a journal
-(as on some virtual machines) scans the inodes freed in the last minutes at each create, so
-right after many deletions nearby (an earlier run of this benchmark, a test suite) it can take
-ten times as long, and the durable figure drops with it.
+After each postroom run the benchmark also says what creating a file costs in the folder
+postroom created its files in (the Maildir's ``tmp/``; 500 files written and closed, no fsync).
+Normally tens of microseconds; but ext4 without a journal (as on some virtual machines) scans
+the block group's inodes freed in the last minutes at each create, so after many deletions
+nearby (an earlier run of this benchmark, a test suite) it can take ten times as long, and the
+durable figure drops with it.
 
 Needs ``smtp-source`` and ``smtp-sink`` from the Debian package ``postfix`` (it starts no daemon
 here); run as root, the script installs it when missing, else install it with
@@ -40,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,17 +140,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def probe_file_system(folder: Path) -> float:
     """Microseconds to create, write and close a 1 KB file in ``folder`` (files are kept)."""
-    folder.mkdir()
     data = b"x" * 1024
     start = time.perf_counter()
     for n in range(PROBE_FILES):
-        fd = os.open(folder / str(n), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(folder / f"probe-{n}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.write(fd, data)
         os.close(fd)
     return (time.perf_counter() - start) / PROBE_FILES * 1e6
 
 
-def bench_postroom(source: str, args: argparse.Namespace, data: Path) -> float:
+def bench_postroom(source: str, args: argparse.Namespace, data: Path) -> tuple[float, float]:
+    """Messages per second, and then microseconds to create a file in the Maildir's tmp/."""
     python = sys.executable
     env = {**os.environ, "POSTROOM_DATA_DIR": str(data)}
     setup = (
@@ -185,10 +185,11 @@ def bench_postroom(source: str, args: argparse.Namespace, data: Path) -> float:
         stop(server)
         if drain is not None:
             drain.wait()
-    delivered = len(os.listdir(data / "mailboxes" / "bench" / "new"))
+    maildir = data / "mailboxes" / "bench"
+    delivered = len(os.listdir(maildir / "new"))
     if delivered != args.warmup + args.messages:
         raise SystemExit(f"postroom stored {delivered} of {args.warmup + args.messages} messages")
-    return rate
+    return rate, probe_file_system(maildir / "tmp")
 
 
 def bench_aiosmtpd(source: str, args: argparse.Namespace) -> float:
@@ -240,34 +241,28 @@ def main() -> int:
     )
     print(f"machine: {os.cpu_count()} cores, {load()}", flush=True)
     figures: dict[str, list[float]] = {"postroom": [], "aiosmtpd": [], "sink": []}
+    creates: list[float] = []
     with tempfile.TemporaryDirectory(prefix="postroom-bench-") as work:
-        probe = probe_file_system(Path(work) / "probe")
-        print(f"file system: {probe:.0f} us to create a 1 KB file in {work}", flush=True)
-        if probe > SLOW_CREATE_US:
-            print(
-                "  slow: files were deleted nearby in the last minutes (an earlier run?), and "
-                "postroom creates a file per message; run again in a few minutes",
-                flush=True,
-            )
-        servers: dict[str, Callable[[int], float]] = {
-            "postroom": lambda n: bench_postroom(
-                tools["smtp-source"], args, Path(work) / f"data{n}"
-            ),
-            "aiosmtpd": lambda n: bench_aiosmtpd(tools["smtp-source"], args),
-            "sink": lambda n: bench_sink(tools["smtp-sink"], tools["smtp-source"], args),
-        }
         for n in range(1, args.runs + 1):
-            for name, bench in servers.items():
-                figures[name].append(bench(n))
+            rate, create = bench_postroom(tools["smtp-source"], args, Path(work) / f"data{n}")
+            figures["postroom"].append(rate)
+            creates.append(create)
+            figures["aiosmtpd"].append(bench_aiosmtpd(tools["smtp-source"], args))
+            figures["sink"].append(bench_sink(tools["smtp-sink"], tools["smtp-source"], args))
             print(
-                f"run {n}: postroom {figures['postroom'][-1]:.0f}, "
-                f"aiosmtpd {figures['aiosmtpd'][-1]:.0f}, "
-                f"smtp-sink {figures['sink'][-1]:.0f} msgs/s",
+                f"run {n}: postroom {rate:.0f} (a file created in its Maildir: {create:.0f} us), "
+                f"aiosmtpd {figures['aiosmtpd'][-1]:.0f}, smtp-sink {figures['sink'][-1]:.0f} "
+                "msgs/s",
                 flush=True,
             )
     postroom, aiosmtpd, sink = (statistics.median(figures[name]) for name in figures)
     ratio = postroom / aiosmtpd
     print(f"medians of {args.runs} runs; {load()}")
+    if statistics.median(creates) > SLOW_CREATE_US:
+        print(
+            "file creation was slow: many files were deleted near the Maildir in the last minutes "
+            "(an earlier run?), and postroom creates a file per message; run again later"
+        )
     print(f"postroom serve (durable):    {postroom:8.0f} msgs/s")
     print(f"aiosmtpd, do-nothing:        {aiosmtpd:8.0f} msgs/s")
     print(f"smtp-sink:                   {sink:8.0f} msgs/s")
