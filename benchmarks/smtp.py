@@ -25,8 +25,9 @@ here); run as root, the script installs it when missing, else install it with
 ``sudo DEBIAN_FRONTEND=noninteractive apt-get install -y postfix``.
 
 Usage: ``.venv/bin/python benchmarks/smtp.py [--messages N] [--sessions N] [--size BYTES]
-[--runs N] [--warmup N] [--reuse]`` (``--reuse`` sends every message of a session over one
-connection: smtp-source -d).
+[--runs N] [--warmup N] [--reuse] [--work-dir DIR]`` (``--reuse`` sends every message of a
+session over one connection: smtp-source -d; ``--work-dir`` holds postroom's data directories,
+by default the system's temporary folder).
 """
 
 from __future__ import annotations
@@ -231,6 +232,9 @@ def main() -> int:
     parser.add_argument(
         "--reuse", action="store_true", help="all of a session's messages on one connection"
     )
+    parser.add_argument(
+        "--work-dir", type=Path, help="where postroom's data directories go (default: $TMPDIR)"
+    )
     args = parser.parse_args()
     tools = ensure_tools()
     mode = "one connection per session" if args.reuse else "one connection per message"
@@ -242,7 +246,8 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores, {load()}", flush=True)
     figures: dict[str, list[float]] = {"postroom": [], "aiosmtpd": [], "sink": []}
     creates: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="postroom-bench-") as work:
+    with tempfile.TemporaryDirectory(prefix="postroom-bench-", dir=args.work_dir) as work:
+        print(f"postroom's data directories: {work}", flush=True)
         for n in range(1, args.runs + 1):
             rate, create = bench_postroom(tools["smtp-source"], args, Path(work) / f"data{n}")
             figures["postroom"].append(rate)
