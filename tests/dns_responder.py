@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import socket
 import struct
 import threading
+from collections.abc import Iterator
 
 import dns.exception
 import dns.flags
@@ -173,3 +175,15 @@ def _read(connection: socket.socket, count: int) -> bytes:
             raise EOFError
         data += chunk
     return data
+
+
+@contextlib.contextmanager
+def serving(zone_text: str, mode: Mode = Mode.ANSWER) -> Iterator[DnsResponder]:
+    """A responder for ``zone_text`` on loopback for the length of a ``with`` (or a fixture)."""
+    server = DnsResponder(zone_text)
+    server.mode = mode
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -29,7 +29,7 @@ from app.dns_check import (
     query_dns,
 )
 from app.errors import PostroomError
-from tests.dns_responder import DnsResponder, Mode
+from tests.dns_responder import DnsResponder, Mode, serving
 
 
 def _rev(address: str) -> str:
@@ -137,10 +137,8 @@ nohost.example.             TXT   "v=spf1 -all"
 
 @pytest.fixture(scope="module")
 def responder() -> Iterator[DnsResponder]:
-    server = DnsResponder(ZONE)
-    server.start()
-    yield server
-    server.stop()
+    with serving(ZONE) as server:
+        yield server
 
 
 @pytest.fixture

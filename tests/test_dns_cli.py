@@ -19,7 +19,7 @@ from app.cli import main
 from app.settings import format_host_port, load_settings, save_settings
 from app.store import Store
 from tests.conftest import ROOT
-from tests.dns_responder import DnsResponder, Mode
+from tests.dns_responder import DnsResponder, Mode, serving
 
 
 def _rev(address: str) -> str:
@@ -62,20 +62,15 @@ MISSING_WORDS = ("missing", "no mx", "no spf", "no dmarc", "does not exist", "nx
 
 @pytest.fixture(scope="module")
 def responder() -> Iterator[DnsResponder]:
-    server = DnsResponder(ZONE)
-    server.start()
-    yield server
-    server.stop()
+    with serving(ZONE) as server:
+        yield server
 
 
 @pytest.fixture
 def silent() -> Iterator[DnsResponder]:
     """A nameserver that receives every query and never answers."""
-    server = DnsResponder(ZONE)
-    server.mode = Mode.SILENT
-    server.start()
-    yield server
-    server.stop()
+    with serving(ZONE, Mode.SILENT) as server:
+        yield server
 
 
 def nameserver(server: DnsResponder) -> str:

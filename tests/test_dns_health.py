@@ -22,7 +22,7 @@ from app.dns_health import (
 from app.errors import PostroomError
 from app.settings import load_settings, save_settings
 from app.store import Store
-from tests.dns_responder import DnsResponder, Mode
+from tests.dns_responder import DnsResponder, Mode, serving
 
 ZONE = f"""
 $TTL 300
@@ -43,19 +43,14 @@ xn--bcher-kva.example.      TXT   "v=spf1 mx -all"
 
 @pytest.fixture(scope="module")
 def responder() -> Iterator[DnsResponder]:
-    server = DnsResponder(ZONE)
-    server.start()
-    yield server
-    server.stop()
+    with serving(ZONE) as server:
+        yield server
 
 
 @pytest.fixture
 def silent() -> Iterator[DnsResponder]:
-    server = DnsResponder(ZONE)
-    server.mode = Mode.SILENT
-    server.start()
-    yield server
-    server.stop()
+    with serving(ZONE, Mode.SILENT) as server:
+        yield server
 
 
 def make_config(server: DnsResponder, lifetime: float = 1.0) -> DnsConfig:

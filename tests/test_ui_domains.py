@@ -20,7 +20,7 @@ from app import policies
 from app.settings import save_settings
 from app.store import Store
 from tests.conftest import ROOT
-from tests.dns_responder import DnsResponder, Mode
+from tests.dns_responder import DnsResponder, Mode, serving
 from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
     DialogDriver,
     Prompts,
@@ -64,19 +64,14 @@ loop.example.               TXT   "v=spf1 mx -all"
 
 @pytest.fixture(scope="module")
 def responder() -> Iterator[DnsResponder]:
-    server = DnsResponder(ZONE)
-    server.start()
-    yield server
-    server.stop()
+    with serving(ZONE) as server:
+        yield server
 
 
 @pytest.fixture
 def silent() -> Iterator[DnsResponder]:
-    server = DnsResponder(ZONE)
-    server.mode = Mode.SILENT
-    server.start()
-    yield server
-    server.stop()
+    with serving(ZONE, Mode.SILENT) as server:
+        yield server
 
 
 @pytest.fixture
