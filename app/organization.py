@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 
-from app import addressing
+from app.directory import addressing
 from app.errors import PostroomError
 from app.model import Organization
 from app.policies import create_default_policy, now

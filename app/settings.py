@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app import addressing
+from app.directory import addressing
 from app.errors import PostroomError
 from app.store import Store
 from app.store import settings as rows

@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from app import organization, policies, recipients  # noqa: E402
+from app import organization, policies  # noqa: E402
+from app.directory import recipients  # noqa: E402
 from app.model import SMTP, ProxyAddress, Recipient  # noqa: E402
 from app.store import Store, directory  # noqa: E402
 from app.store.database import next_usn  # noqa: E402

@@ -35,7 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import organization, policies, recipients, rus  # noqa: E402
+from app import organization, policies, rus  # noqa: E402
+from app.directory import recipients  # noqa: E402
 from app.model import Recipient  # noqa: E402
 from app.store import Store, directory  # noqa: E402
 from app.store.database import next_usn  # noqa: E402

@@ -156,7 +156,8 @@ def bench_postroom(source: str, args: argparse.Namespace, data: Path) -> tuple[f
     env = {**os.environ, "POSTROOM_DATA_DIR": str(data)}
     setup = (
         "from pathlib import Path\n"
-        "from app import organization, recipients, settings\n"
+        "from app import organization, settings\n"
+        "from app.directory import recipients\n"
         "from app.store import Store\n"
         f"store = Store.open(Path({str(data)!r}))\n"
         "organization.initialize(store, 'Benchmark', 'example.com')\n"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from app.addressing import (
+from app.directory.addressing import (
     AddressError,
     AddressTemplate,
     NameValues,

@@ -13,7 +13,7 @@ import dns.rcode
 import dns.reversename
 import pytest
 
-from app.dns_check import (
+from app.dns.checks import (
     CheckResult,
     DnsConfig,
     DnsTemporaryError,

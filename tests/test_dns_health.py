@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import dns.reversename
 import pytest
 
-from app.dns_check import CheckResult, DnsConfig, Status
-from app.dns_health import (
+from app.dns.checks import CheckResult, DnsConfig, Status
+from app.dns.health import (
     CheckedResults,
     DnsHealthCache,
     DnsReport,

@@ -1,4 +1,4 @@
-"""Tests for app.filters: RFC 4515 parsing, evaluation, canonical text and refused filters."""
+"""Tests for app.directory.filters: RFC 4515 parsing, evaluation, canonical text, refusals."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.errors import PostroomError
-from app.filters import (
+from app.directory.filters import (
     And,
     Approx,
     Equality,
@@ -23,6 +22,7 @@ from app.filters import (
     matches,
     parse_filter,
 )
+from app.errors import PostroomError
 
 MARK = {
     "objectClass": ["top", "person", "organizationalPerson", "user"],

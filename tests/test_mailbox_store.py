@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from app import maildir, recipients
+from app.directory import recipients
 from app.errors import NotFoundError, PostroomError
-from app.mailbox_store import (
+from app.mailstore import maildir
+from app.mailstore.mailboxes import (
     MailboxScanner,
     folder_stamp,
     folder_stats,
@@ -152,7 +153,7 @@ def test_a_message_with_an_unknown_charset_still_shows_its_text(jsmith: Path) ->
 
 
 def test_a_header_without_end_and_a_huge_text_are_cut(jsmith: Path) -> None:
-    from app import mailbox_store
+    from app.mailstore import mailboxes as mailbox_store
 
     body = "x" * (mailbox_store.TEXT_LIMIT + 10)
     maildir.deliver(jsmith, message("Huge", body))
@@ -198,7 +199,7 @@ def test_contacts_and_groups_have_no_mailbox(store: Store, jsmith: Path) -> None
 def test_the_scanner_recounts_only_what_changed(
     store: Store, jsmith: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app import mailbox_store
+    from app.mailstore import mailboxes as mailbox_store
 
     scanner = MailboxScanner(store.paths)
     maildir.deliver(jsmith, message("One"))

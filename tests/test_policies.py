@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from app import policies, recipients
+from app import policies
+from app.directory import recipients
+from app.directory.filters import FilterError
 from app.errors import ConflictError, NotFoundError, PostroomError
-from app.filters import FilterError
 from app.model import DEFAULT_POLICY_NAME, AddressRule
 from app.store import Store
 

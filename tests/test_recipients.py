@@ -6,10 +6,10 @@ import stat
 
 import pytest
 
-from app import recipients
+from app.directory import recipients
+from app.directory.passwords import verify_password
 from app.errors import ConflictError, NotFoundError, PostroomError
 from app.model import ProxyAddress
-from app.passwords import verify_password
 from app.store import Store
 from app.store import directory as rows
 

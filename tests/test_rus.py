@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app import organization, policies, recipients, rus
+from app import organization, policies, rus
+from app.directory import recipients
 from app.errors import NotFoundError
 from app.model import ProxyAddress, Recipient, RecipientPolicy
 from app.rus import engine

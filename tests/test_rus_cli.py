@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from app import organization, policies, recipients
+from app import organization, policies
 from app.cli import main
+from app.directory import recipients
 from app.store import Store
 from app.store import rus as rus_rows
 from tests.conftest import ROOT

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app import policies, recipients, rus
+from app import policies, rus
+from app.directory import recipients
 from app.errors import PostroomError
 from app.rus import engine
 from app.rus.schedule import (

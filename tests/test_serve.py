@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from app import recipients, settings
+from app import settings
+from app.directory import recipients
 from app.store import Store
 from tests.test_smtp import ROOT, message, organisation
 

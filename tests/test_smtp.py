@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from app import policies, recipients, settings
+from app import policies, settings
+from app.directory import recipients
 from app.smtp import SmtpEvent, SmtpService
 from app.smtp import queue as smtp_queue
 from app.store import Store, tracking
@@ -265,7 +266,7 @@ def test_recipient_added_by_another_process_is_accepted_within_a_second(smtp: Sm
         client.mail("sender@outside.test")
         assert rcpt(client, "<newcomer@example.com>")[0] == 550
         script = (
-            "import sys; from pathlib import Path; from app import recipients;"
+            "import sys; from pathlib import Path; from app.directory import recipients;"
             "from app.store import Store; s = Store.open(Path(sys.argv[1]));"
             "recipients.create_recipient(s, 'newcomer');"
             "recipients.add_address(s, 'newcomer', 'newcomer@example.com'); s.close()"

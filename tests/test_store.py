@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app import organization, recipients
+from app import organization
+from app.directory import recipients
 from app.errors import PostroomError
 from app.store import SCHEMA_VERSION, Store
 from tests.conftest import ROOT
@@ -101,7 +102,7 @@ def _writer_script(data_dir: Path, prefix: str, count: int) -> list[str]:
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from app import recipients\n"
+        "from app.directory import recipients\n"
         "from app.store import Store\n"
         f"store = Store.open(Path({str(data_dir)!r}))\n"
         f"for n in range({count}):\n"

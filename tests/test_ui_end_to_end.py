@@ -12,7 +12,8 @@ from email.message import EmailMessage
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from app import policies, recipients, rus
+from app import policies, rus
+from app.directory import recipients
 from app.model import DEFAULT_POLICY_NAME
 from app.rus.schedule import Schedule, save_schedule
 from app.settings import parse_host_port

@@ -17,7 +17,9 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from app import maildir, recipients, rus
+from app import rus
+from app.directory import recipients
+from app.mailstore import maildir
 from app.settings import parse_host_port
 from app.store import Store
 from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name

@@ -11,7 +11,8 @@ from typing import Any
 from PySide6.QtCore import QModelIndex
 from pytestqt.qtbot import QtBot
 
-from app import policies, recipients
+from app import policies
+from app.directory import recipients
 from app.rus.schedule import parse_week
 from app.settings import parse_host_port
 from app.store import Store

@@ -10,8 +10,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from app import policies, recipients
-from app.filters import FilterError, parse_filter
+from app import policies
+from app.directory import recipients
+from app.directory.filters import FilterError, parse_filter
 from app.model import DEFAULT_POLICY_NAME
 from app.store import Store
 from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name

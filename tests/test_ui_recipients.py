@@ -17,7 +17,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QHeaderView, QLineEdit, QWizard
 from pytestqt.qtbot import QtBot
 
-from app import passwords, policies, recipients, rus
+from app import policies, rus
+from app.directory import passwords, recipients
 from app.model import DEFAULT_POLICY_NAME, SMTP, ProxyAddress, Recipient
 from app.rus.schedule import Schedule, save_schedule
 from app.settings import parse_host_port

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from pytestqt.qtbot import QtBot
 
-from app import recipients
+from app.directory import recipients
 from app.model import Recipient
 from app.policies import now
 from app.rus.schedule import Schedule, load_schedule, save_schedule

@@ -14,7 +14,8 @@ import pytest
 from PySide6.QtCore import QDateTime, QModelIndex, Qt
 from pytestqt.qtbot import QtBot
 
-from app import recipients, rus
+from app import rus
+from app.directory import recipients
 from app.settings import parse_host_port
 from app.store import Store
 from app.store import tracking as log_rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app import addressing
+from app.directory import addressing
 
 
 def local_time(stamp: str) -> str:

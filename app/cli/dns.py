@@ -7,10 +7,10 @@ import dataclasses
 import textwrap
 from typing import Any
 
-from app import addressing
 from app.cli.common import Context, add_json_flag, emit, fail, table
-from app.dns_check import CheckResult, DnsConfig, Status, parse_nameserver
-from app.dns_health import DnsReport, config_from_settings, run_checks, summary_status
+from app.directory import addressing
+from app.dns.checks import CheckResult, DnsConfig, Status, parse_nameserver
+from app.dns.health import DnsReport, config_from_settings, run_checks, summary_status
 from app.policies import hosted_domains, list_policies
 from app.settings import format_host_port, load_settings
 

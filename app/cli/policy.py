@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from app import addressing, policies
+from app import policies
 from app.cli.common import Context, add_json_flag, emit, table
+from app.directory import addressing
 from app.model import AddressRule, RecipientPolicy
 
 

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from app import recipients
 from app.cli.common import Context, add_json_flag, emit, table
+from app.directory import recipients
 from app.errors import PostroomError
 from app.model import SMTP, Recipient
 from app.store import Store

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from app import recipients
 from app.cli.common import Context, add_json_flag, emit, table
+from app.directory import recipients
 from app.errors import PostroomError
 from app.settings import SETTING_FIELDS, Settings, load_settings, parse_setting, save_settings
 from app.smtp import lock, queue

@@ -38,10 +38,10 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from app import addressing
-from app.addressing import AddressTemplate, NameValues
+from app.directory import addressing
+from app.directory.addressing import AddressTemplate, NameValues
+from app.directory.filters import And, LdapFilter, Not, Or, Presence, attribute_names
 from app.errors import PostroomError
-from app.filters import And, LdapFilter, Not, Or, Presence, attribute_names
 from app.model import SMTP, Recipient, RecipientPolicy
 from app.policies import compiled_filter, now
 from app.rus.prepare import HELPER_MIN_OBJECTS, PreparedBatch, Preparer, helper_possible

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from app import addressing
+from app.directory import addressing
 from app.errors import PostroomError
 from app.model import RecipientPolicy
 from app.store import policies as policy_rows

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from app.passwords import verify_password
+from app.directory.passwords import verify_password
 from app.smtp import delivery
 from app.smtp.events import EventKind, EventRecorder, SmtpEvent
 from app.smtp.protocol import Connection, Limits, PostroomEnvelope, PostroomSMTP, hook_table

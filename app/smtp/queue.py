@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app import maildir
+from app.mailstore import maildir
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from app import addressing, dns_check, policies, recipients
+from app import policies
+from app.directory import addressing, recipients
+from app.dns import checks as dns_check
 from app.errors import PostroomError
 from app.model import Recipient, RecipientKind
 from app.settings import Settings, load_settings, parse_host_port

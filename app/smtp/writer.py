@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from app import maildir
 from app.errors import PostroomError
+from app.mailstore import maildir
 
 LENGTH = struct.Struct("!I")
 JOB = struct.Struct("!QH")

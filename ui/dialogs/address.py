@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import addressing, policies
+from app import policies
+from app.directory import addressing
 from app.errors import ConflictError, PostroomError
 from app.model import SMTP, AddressRule
 from ui import messages

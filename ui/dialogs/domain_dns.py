@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.dns_check import CheckResult, Status
+from app.dns.checks import CheckResult, Status
 from ui import icons
 from ui.models.domains import (
     CHECKING,

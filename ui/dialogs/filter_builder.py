@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import recipients
+from app.directory import recipients
+from app.directory.filters import And, Equality, LdapFilter, Not, Presence, Substring, parse_filter
 from app.errors import PostroomError
-from app.filters import And, Equality, LdapFilter, Not, Presence, Substring, parse_filter
 from app.model import ATTRIBUTE_NAMES, Recipient
 from app.store import Store
 from ui import messages

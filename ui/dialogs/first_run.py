@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import addressing, organization, paths
+from app import organization, paths
+from app.directory import addressing
 from app.errors import PostroomError
 from app.model import Organization
 from app.store import Store

@@ -1,6 +1,6 @@
 """A mailbox's messages (From, Subject, Received, Size) and a message read-only: headers and text.
 
-Listing and reading go through ``app.mailbox_store`` on the console's task runner, so a big
+Listing and reading go through ``app.mailstore.mailboxes`` on the console's task runner, so a big
 mailbox or a big message never holds up the GUI thread; while the window is open it checks
 the Maildir's folders in the background and lists new mail as it arrives.
 """
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.errors import NotFoundError, PostroomError
-from app.mailbox_store import (
+from app.mailstore.mailboxes import (
     MailboxSummary,
     MessageContent,
     MessageSummary,

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from app import addressing, organization, recipients
+from app import organization
+from app.directory import addressing, recipients
 from app.errors import ConflictError, NotFoundError, PostroomError
 from app.model import Recipient, RecipientKind
 from app.store import Store

@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import recipients, rus
+from app import rus
+from app.directory import recipients
 from app.errors import PostroomError
 from app.model import ATTRIBUTE_NAMES, SMTP, Recipient
 from app.rus import Explanation

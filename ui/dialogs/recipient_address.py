@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import addressing, policies, recipients
+from app import policies
+from app.directory import addressing, recipients
 from app.errors import ConflictError, PostroomError
 from app.model import SMTP, ProxyAddress
 from app.store import Store

@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import recipients
+from app.directory import recipients
+from app.directory.recipients import RecipientSummary
 from app.model import RecipientKind
-from app.recipients import RecipientSummary
 from app.store import Store
 from ui.formatting import plural
 from ui.models.members import RecipientRefModel

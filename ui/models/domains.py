@@ -31,9 +31,10 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
-from app import addressing, dns_check
-from app.dns_check import CheckResult, DnsConfig, Status
-from app.dns_health import CheckedResults
+from app.directory import addressing
+from app.dns import checks as dns_check
+from app.dns.checks import CheckResult, DnsConfig, Status
+from app.dns.health import CheckedResults
 from app.errors import PostroomError
 from app.model import RecipientPolicy
 from app.settings import Settings, parse_host_port

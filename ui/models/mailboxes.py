@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QFont
 
-from app.mailbox_store import MailboxSummary, MessageSummary
+from app.mailstore.mailboxes import MailboxSummary, MessageSummary
 from ui import icons
 from ui.models.table import OBJECT_ROLE, SORT_ROLE, RowTableModel
 

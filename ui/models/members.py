@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from app.recipients import RecipientSummary
+from app.directory.recipients import RecipientSummary
 from ui import icons
 from ui.formatting import shown_smtp
 from ui.models.recipients import KIND_TEXT

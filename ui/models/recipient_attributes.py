@@ -14,7 +14,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from app.recipients import MAX_ATTRIBUTE_LENGTH
+from app.directory.recipients import MAX_ATTRIBUTE_LENGTH
 from ui.models.table import OBJECT_ROLE, SORT_ROLE
 
 Index = QModelIndex | QPersistentModelIndex

@@ -24,8 +24,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QFont
 
-from app import recipients
-from app.recipients import LIST_SORTS, ListSort, RecipientListing, RecipientSummary
+from app.directory import recipients
+from app.directory.recipients import LIST_SORTS, ListSort, RecipientListing, RecipientSummary
 from app.store import Store
 from ui import icons
 from ui.formatting import shown_smtp

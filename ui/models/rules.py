@@ -17,7 +17,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QFont
 
-from app import addressing, policies
+from app import policies
+from app.directory import addressing
 from app.model import AddressRule
 from ui.models.table import OBJECT_ROLE, SORT_ROLE
 

@@ -1,6 +1,6 @@
 """Recipients > Domains: every domain of every policy, its type, its policies and its DNS health.
 
-Check DNS runs the checks of ``app.dns_health`` on the console's task runner: the configuration
+Check DNS runs the checks of ``app.dns.health`` on the console's task runner: the configuration
 is read from the settings here on the GUI thread, ``DnsHealthCache.check`` and the route lookups
 run on a worker, and the results come back with the time they were taken. The list shows the
 cached results at once and never waits for DNS.
@@ -16,8 +16,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 
 from app import policies
-from app.dns_check import DnsConfig
-from app.dns_health import DnsHealthCache, config_from_settings
+from app.dns.checks import DnsConfig
+from app.dns.health import DnsHealthCache, config_from_settings
 from app.errors import PostroomError
 from app.model import RecipientPolicy
 from app.settings import Settings, load_settings

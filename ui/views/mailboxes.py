@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction
 
-from app.mailbox_store import MailboxScanner, MailboxSummary
+from app.mailstore.mailboxes import MailboxScanner, MailboxSummary
 from app.store import Store
 from ui import messages
 from ui.console import POLL_INTERVAL_MS

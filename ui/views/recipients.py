@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLineEdit, QWidgetAction
 
-from app import recipients
+from app.directory import recipients
 from app.errors import PostroomError
 from app.model import RecipientKind
 from ui import messages

@@ -28,7 +28,7 @@ from email.parser import BytesHeaderParser, BytesParser
 from html.parser import HTMLParser
 from pathlib import Path
 
-from app import recipients
+from app.directory import recipients
 from app.errors import NotFoundError, PostroomError
 from app.paths import DataPaths
 from app.store import Store

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from app.dns_check import (
+from app.dns.checks import (
     CheckResult,
     DnsConfig,
     Status,

@@ -10,8 +10,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from app import addressing, maildir
+from app.directory import addressing
+from app.directory.passwords import hash_password
 from app.errors import ConflictError, NotFoundError, PostroomError
+from app.mailstore import maildir
 from app.model import (
     ATTRIBUTE_NAMES,
     RECIPIENT_KINDS,
@@ -22,7 +24,6 @@ from app.model import (
     RecipientPolicy,
     canonical_attribute,
 )
-from app.passwords import hash_password
 from app.policies import now
 from app.rus.engine import PolicySet
 from app.store import Store

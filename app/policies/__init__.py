@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Literal
 
-from app import addressing
+from app.directory import addressing
+from app.directory.filters import LdapFilter, parse_filter
 from app.errors import ConflictError, NotFoundError, PostroomError
-from app.filters import LdapFilter, parse_filter
 from app.model import (
     DEFAULT_POLICY_FILTER,
     DEFAULT_POLICY_NAME,

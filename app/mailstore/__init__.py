@@ -1,0 +1,1 @@
+"""The Mailbox Store: Maildir folders, durable delivery into them, and reading them back."""
