@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import shlex
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 
 import app
 import resources
-from app.cli import build_parser
+from app.cli import CONSOLE_GROUP, build_parser, console_entry_points
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"
@@ -68,6 +70,76 @@ def cli_knows(argv: list[str]) -> bool:
     except SystemExit:
         return False
     return True
+
+
+# --- the console plugs into the command -----------------------------------------------------
+
+
+def test_the_console_entry_point_is_the_console_runner() -> None:
+    from ui.app import run as console_run
+
+    [point] = console_entry_points()
+    assert (point.group, point.name, point.value) == (CONSOLE_GROUP, "qt", "ui.app:run")
+    assert point.load() is console_run
+
+
+# Runs `postroom` without a command with the group empty, and reports which console modules
+# anything tried to import: naming ``ui`` (or Qt) in the command would show up there.
+WITHOUT_A_CONSOLE = """
+import importlib.metadata, json, sys
+
+real_entry_points = importlib.metadata.entry_points
+
+def entry_points(**params):
+    if params.get("group") == "postroom.console":
+        return importlib.metadata.EntryPoints(())
+    return real_entry_points(**params)
+
+importlib.metadata.entry_points = entry_points
+tried = []
+
+class RefuseTheConsole:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("ui", "PySide6", "shiboken6"):
+            tried.append(name)
+            raise ModuleNotFoundError(f"{name} is hidden by the test", name=name)
+        return None
+
+sys.meta_path.insert(0, RefuseTheConsole())
+import app.cli
+status = app.cli.main(sys.argv[1:])
+print(json.dumps({"status": status, "tried": tried}))
+"""
+
+
+def test_without_a_console_postroom_says_so_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_A_CONSOLE, "--data-dir", str(tmp_path / "data")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert json.loads(done.stdout) == {"status": 1, "tried": []}, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("postroom: No console is installed"), line
+    assert CONSOLE_GROUP in line and "./run console" in line
+    assert not (tmp_path / "data").exists(), "nothing was created"
+
+
+def test_without_a_console_the_commands_still_work(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_A_CONSOLE, "--data-dir", str(tmp_path), "smtp", "show"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    *shown, last = done.stdout.splitlines()
+    assert json.loads(last) == {"status": 0, "tried": []}, done.stderr
+    assert any("serve: not running" in line for line in shown)
 
 
 # --- the .desktop launcher -------------------------------------------------------------------

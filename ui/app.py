@@ -1,4 +1,4 @@
-"""``postroom`` with no arguments: open the console on a data directory."""
+"""The console's entry point (`postroom.console` in pyproject.toml): open it on a data directory."""
 
 from __future__ import annotations
 

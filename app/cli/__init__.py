@@ -7,6 +7,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from importlib.metadata import EntryPoint, entry_points
 
 from app import __version__
 from app.cli.common import Context, fail
@@ -14,6 +15,9 @@ from app.errors import PostroomError
 
 # Each module registers its subcommand with ``register(subparsers)``.
 COMMAND_MODULES = ("policy", "recipient", "dns", "rus", "serve", "smtp")
+
+# Where a console registers itself (ui/ does in pyproject.toml); the command never names one.
+CONSOLE_GROUP = "postroom.console"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,17 +82,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         context.close()
 
 
+def console_entry_points() -> list[EntryPoint]:
+    """The consoles installed in the ``postroom.console`` entry-point group, by name."""
+    return sorted(entry_points(group=CONSOLE_GROUP), key=lambda point: point.name)
+
+
 def _open_console(context: Context, *, choose_data_dir: bool = False) -> int:
+    found = console_entry_points()
+    if not found:
+        return fail(
+            f"No console is installed (nothing in the {CONSOLE_GROUP!r} entry-point group). "
+            "Install it with the README's './run console', or give a command (postroom --help)."
+        )
+    point = found[0]
     try:
-        console = importlib.import_module("ui.app")
-    except ModuleNotFoundError as error:
-        if error.name and error.name.startswith(("ui", "PySide6")):
-            return fail(
-                f"The console cannot start: {error}. "
-                "Run the README's console command to install it."
-            )
-        raise
-    status: int = console.run(context.data_dir, choose_data_dir=choose_data_dir)
+        run = point.load()
+    except ImportError as error:
+        # The console is registered but a library it needs (Qt) is missing.
+        return fail(
+            f"The console {point.value} cannot start: {error}. "
+            "Install it with the README's './run console'."
+        )
+    status: int = run(context.data_dir, choose_data_dir=choose_data_dir)
     return status
 
 
