@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 import resources
 from app import organization, policies
 from app.store import Store
+from ui import app as console_app
 from ui import messages
 from ui.dialogs.first_run import FirstRunDialog, choose_data_directory
 
@@ -299,20 +300,12 @@ def test_choose_data_directory_asks_before_using_a_folder_of_other_files(
 # --- how the console starts (ui.app.run) --------------------------------------------------------
 
 
-def console_app() -> Any:
-    try:
-        from ui import app
-    except ModuleNotFoundError as error:  # pragma: no cover - while the console is being built
-        pytest.skip(f"the console cannot start yet: {error}")
-    return app
-
-
 def test_console_tells_the_desktop_who_it_is(
     qapp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The launcher's StartupWMClass and file name match the running console."""
     answer_folder_dialog(monkeypatch, None)
-    assert console_app().run(tmp_path / "data", choose_data_dir=True) == 0
+    assert console_app.run(tmp_path / "data", choose_data_dir=True) == 0
     assert qapp.applicationName() == resources.APP_NAME  # X11 WM_CLASS
     assert qapp.desktopFileName() == resources.APP_ID  # Wayland app id
 
@@ -321,7 +314,7 @@ def test_choose_data_dir_cancelled_opens_and_creates_nothing(
     qapp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     starts = answer_folder_dialog(monkeypatch, None)
-    assert console_app().run(tmp_path / "data", choose_data_dir=True) == 0
+    assert console_app.run(tmp_path / "data", choose_data_dir=True) == 0
     assert starts == [str(tmp_path / "data")]
     assert not (tmp_path / "data").exists()
 
@@ -339,5 +332,5 @@ def test_chosen_new_data_dir_asks_for_the_organization_there(
         return None
 
     monkeypatch.setattr(FirstRunDialog, "ask", classmethod(cancel))
-    assert console_app().run(tmp_path / "data", choose_data_dir=True) == 0
+    assert console_app.run(tmp_path / "data", choose_data_dir=True) == 0
     assert asked == [chosen]

@@ -9,13 +9,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
 
 import app
 import resources
 from app.store import SCHEMA_VERSION, Store
+from ui.console import Console
 from ui.help import CONTENTS, AboutDialog, AboutFacts, HelpDialog, topic_for
+from ui.main_window import MainWindow
+from ui.tree import build_tree
 
 # Icons of objects in the result pane rather than of tree nodes: they need no page of their own.
 OBJECT_ICONS = {"policy", "user", "contact", "group", "mailbox"}
@@ -35,11 +38,7 @@ def test_every_tree_concept_has_its_page(concept: str) -> None:
 def test_every_node_of_the_console_tree_has_its_own_page(data_dir: Path) -> None:
     store = Store.open(data_dir)
     try:
-        from ui.tree import build_tree
-
         root = build_tree(SimpleNamespace(store=store))  # type: ignore[arg-type]
-    except ModuleNotFoundError as error:  # pragma: no cover - while the console is being built
-        pytest.skip(f"the console tree cannot be built yet: {error}")
     finally:
         store.close()
     topics = {tree_node.key: topic_for(tree_node) for tree_node in root.walk()}
@@ -120,19 +119,8 @@ def test_about_tells_version_data_directory_schema_and_listen_address(
 
 @pytest.fixture
 def main_window(qtbot: QtBot, store: Store, tmp_path: Path) -> Iterator[Any]:
-    from PySide6.QtCore import QSettings
-
-    try:
-        from ui.console import Console
-        from ui.main_window import MainWindow
-    except ModuleNotFoundError as error:  # pragma: no cover - while the console is being built
-        pytest.skip(f"the main window cannot be built yet: {error}")
     console = Console(store, QSettings(str(tmp_path / "console.ini"), QSettings.Format.IniFormat))
-    try:
-        window = MainWindow(console)
-    except ModuleNotFoundError as error:  # pragma: no cover - while the console is being built
-        console.shutdown()
-        pytest.skip(f"the main window cannot be built yet: {error}")
+    window = MainWindow(console)
     qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
