@@ -1,52 +1,24 @@
-"""What every view and dialog of the console shares: the store, background tasks, the services."""
+"""What every view of the console shares: the store, background tasks, services, actions.
+
+It sits below the views (each gets it) and above the bridges, the task runner, the change watcher
+and the actions. Dialogs never get it: they take the app objects they need.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QWidget
 
 from app.store import Store
+from ui.actions import StandardActions
 from ui.services import RusBridge, SmtpBridge
 from ui.tasks import TaskRunner
-from ui.views.base import StandardActions
+from ui.watcher import ChangeWatcher
 
 log = logging.getLogger(__name__)
-
-POLL_INTERVAL_MS = 500
-
-
-class ChangeWatcher(QObject):
-    """Polls the store's change counter on the GUI thread; ``changed`` when anything committed.
-
-    The counter moves with every committed change from any process (the CLI, ``postroom serve``,
-    the RUS thread), so the lists follow them all. One indexed read per poll: cheap, and in WAL
-    mode never blocked by a writer.
-    """
-
-    changed = Signal()
-
-    def __init__(self, store: Store, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._store = store
-        self._last = store.change_counter()
-        self._timer = QTimer(self)
-        self._timer.setInterval(POLL_INTERVAL_MS)
-        self._timer.timeout.connect(self.poll)
-
-    def start(self) -> None:
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
-
-    def poll(self) -> None:
-        counter = self._store.change_counter()
-        if counter != self._last:
-            self._last = counter
-            self.changed.emit()
 
 
 class Console(QObject):

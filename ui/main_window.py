@@ -37,11 +37,15 @@ from PySide6.QtWidgets import (
 
 from app.errors import PostroomError
 from ui import icons, messages
+from ui.actions import MenuEntry, fill_menu, make_action, set_enabled
 from ui.console import Console
+from ui.help import AboutDialog, AboutFacts, HelpDialog, topic_for
 from ui.models.result_proxy import ResultProxyModel
 from ui.models.table import SORT_ROLE
-from ui.tree import ConsoleTreeModel, Node, build_tree
-from ui.views.base import ResultView, fill_menu, make_action, set_enabled
+from ui.models.tree import ConsoleTreeModel
+from ui.node import Node
+from ui.tree import build_tree, make_view
+from ui.views.base import ResultView
 
 log = logging.getLogger(__name__)
 
@@ -313,12 +317,7 @@ class MainWindow(QMainWindow):
         """The node's view, made the first time it is shown."""
         view = self.views.get(node.key)
         if view is None:
-            if node.view_factory is None:
-                from ui.views.container import ContainerView
-
-                view = ContainerView(self.console, node)
-            else:
-                view = node.view_factory(self.console, node)
+            view = make_view(self.console, node)
             view.status_changed.connect(self._update_title)
             view.actions_changed.connect(self.update_actions)
             self.views[node.key] = view
@@ -410,7 +409,7 @@ class MainWindow(QMainWindow):
             count = len(rows)
             self.status_message.setText(f"{count} selected" if count > 1 else "")
 
-    def _menu_entries(self, on_items: bool) -> list:  # type: ignore[type-arg]
+    def _menu_entries(self, on_items: bool) -> list[MenuEntry]:
         view = self.current
         if view is None:
             return []
@@ -556,14 +555,10 @@ class MainWindow(QMainWindow):
         )
 
     def show_about(self) -> None:
-        from ui.help import AboutDialog, AboutFacts
-
         AboutDialog.show_about(self, AboutFacts.of(self.console))
 
     def show_help(self) -> None:
         """F1: the built-in help page of the current tree node."""
-        from ui.help import HelpDialog, topic_for
-
         node = self.current.node if self.current is not None else None
         HelpDialog.show_topic(self, topic_for(node))
 

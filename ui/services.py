@@ -22,9 +22,9 @@ from app.settings import load_settings
 from app.store import Store
 from app.store import rus as rus_rows
 from app.store.rus import RunRecord
+from ui.actions import make_action
 from ui.formatting import local_time
 from ui.tasks import TaskRunner
-from ui.views.base import make_action
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from app.errors import PostroomError
+
 log = logging.getLogger(__name__)
+
+_EXPECTED: tuple[type[Exception], ...] = (PostroomError,)
+"""Failures the caller reports itself; anything else is also logged with its traceback."""
 
 
 class Task(QObject):
@@ -58,15 +63,6 @@ class _Runnable(QRunnable):
             self._task._done.emit(False, error)
         else:
             self._task._done.emit(True, result)
-
-
-def _expected_errors() -> tuple[type[Exception], ...]:
-    from app.errors import PostroomError
-
-    return (PostroomError,)
-
-
-_EXPECTED = _expected_errors()
 
 
 class TaskRunner(QObject):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QFontDatabase, QGuiApplication
@@ -22,27 +23,41 @@ from PySide6.QtWidgets import (
 )
 
 from app.dns.checks import CheckResult, Status
+from app.dns.health import DnsHealthCache
 from ui import icons
 from ui.models.domains import (
     CHECKING,
     KIND_TEXT,
     NOT_CHECKED_ROUTE,
     CheckResultModel,
+    DomainListModel,
+    DomainRow,
     short_time,
 )
-
-if TYPE_CHECKING:
-    from ui.views.domains import DomainsView
 
 
 class DomainDnsDialog(QDialog):
     """What DNS says about one domain and this server; Check Now runs the checks again in the
-    background (the dialog stays responsive and fills in when they are done). GUI thread only."""
+    background (the dialog stays responsive and fills in when they are done). GUI thread only.
 
-    def __init__(self, parent: QWidget | None, view: DomainsView, domain: str) -> None:
+    It follows the Domains list (``domains``: a row says whether its domain is being checked,
+    and changes when a check ends), reads the results from ``cache``, and asks ``check`` to
+    start a check of a list of domains (False when it cannot start).
+    """
+
+    def __init__(
+        self,
+        parent: QWidget | None,
+        domains: DomainListModel,
+        cache: DnsHealthCache,
+        check: Callable[[list[str]], bool],
+        domain: str,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("domainDnsDialog")
-        self.view = view
+        self.domains = domains
+        self.cache = cache
+        self.check = check
         self.domain = domain
         self.setWindowIcon(icons.icon("check-dns"))
 
@@ -103,19 +118,28 @@ class DomainDnsDialog(QDialog):
         layout.addWidget(self.list, 1)
         layout.addWidget(advice_box)
         layout.addWidget(buttons)
-        view.checked.connect(self.reload)
-        view.list_model.dataChanged.connect(self.reload)
+        for signal in self._list_signals():
+            signal.connect(self.reload)
         self.resize(780, 540)
         self.reload()
 
     # -- showing ---------------------------------------------------------------------------
 
+    def _list_signals(self) -> tuple[Any, ...]:
+        """The Domains list's changes that can change what this dialog shows."""
+        model = self.domains
+        return (model.dataChanged, model.rowsInserted, model.rowsRemoved, model.modelReset)
+
+    def _row(self) -> DomainRow | None:
+        number = self.domains.row_of(self.domain)
+        return self.domains.row_object(number) if number is not None else None
+
     def reload(self, *_: object) -> None:
-        """Show the view's current row and cached results for the domain."""
-        row = self.view.row(self.domain)
+        """Show the list's current row and cached results for the domain."""
+        row = self._row()
         shown = row.shown if row is not None else self.domain
         self.setWindowTitle(f"{shown} DNS")
-        checking = self.domain in self.view.checking
+        checking = row is not None and row.checking
         self.check_button.setEnabled(not checking and row is not None)
         if row is None:
             self.type_label.setText("No policy names this domain any more.")
@@ -132,8 +156,8 @@ class DomainDnsDialog(QDialog):
                 self.route_label.setText(
                     "None needed: this organization is responsible for all its mail."
                 )
-        cached = self.view.cache.cached(self.domain)
-        server = self.view.cache.cached_server()
+        cached = self.cache.cached(self.domain)
+        server = self.cache.cached_server()
         results = list(cached.results) if cached is not None else []
         if server is not None:
             results += list(server.results)
@@ -173,7 +197,7 @@ class DomainDnsDialog(QDialog):
     # -- commands --------------------------------------------------------------------------
 
     def check_now(self) -> None:
-        if self.view.start_check([self.domain]):
+        if self.check([self.domain]):
             self.reload()
 
     def copy_record(self) -> None:
@@ -182,12 +206,19 @@ class DomainDnsDialog(QDialog):
     # -- entry point -----------------------------------------------------------------------
 
     @classmethod
-    def show_details(cls, parent: QWidget | None, view: DomainsView, domain: str) -> None:
+    def show_details(
+        cls,
+        parent: QWidget | None,
+        domains: DomainListModel,
+        cache: DnsHealthCache,
+        check: Callable[[list[str]], bool],
+        domain: str,
+    ) -> None:
         """Open the details of ``domain`` (A-label) until the administrator closes them."""
-        dialog = cls(parent, view, domain)
+        dialog = cls(parent, domains, cache, check, domain)
         try:
             dialog.exec()
         finally:
-            view.checked.disconnect(dialog.reload)
-            view.list_model.dataChanged.disconnect(dialog.reload)
+            for signal in dialog._list_signals():
+                signal.disconnect(dialog.reload)
             dialog.deleteLater()

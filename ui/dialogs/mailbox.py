@@ -1,6 +1,6 @@
 """A mailbox's messages (From, Subject, Received, Size) and a message read-only: headers and text.
 
-Listing and reading go through ``app.mailstore.mailboxes`` on the console's task runner, so a big
+Listing and reading go through ``app.mailstore.mailboxes`` on the task runner it is given, so a big
 mailbox or a big message never holds up the GUI thread; while the window is open it checks
 the Maildir's folders in the background and lists new mail as it arrives.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase, QHideEvent, QShowEvent
@@ -37,12 +36,10 @@ from app.mailstore.mailboxes import (
     read_message,
 )
 from ui import icons
-from ui.console import POLL_INTERVAL_MS
 from ui.formatting import plural
 from ui.models.mailboxes import MessageListModel, size_text
-
-if TYPE_CHECKING:
-    from ui.console import Console
+from ui.tasks import TaskRunner
+from ui.watcher import POLL_INTERVAL_MS
 
 log = logging.getLogger(__name__)
 
@@ -170,11 +167,11 @@ class MailboxDialog(QDialog):
     message_shown = Signal(str)
     """The preview shows the message with this key, or why it cannot."""
 
-    def __init__(self, parent: QWidget | None, console: Console, summary: MailboxSummary) -> None:
+    def __init__(self, parent: QWidget | None, tasks: TaskRunner, summary: MailboxSummary) -> None:
         super().__init__(parent)
         self.setObjectName("mailboxDialog")
         self.setWindowIcon(icons.icon("mailbox"))
-        self.console = console
+        self.tasks = tasks
         self.summary = summary
         self._stamp: tuple[int, int] | None = None
         self._listing = False
@@ -259,7 +256,7 @@ class MailboxDialog(QDialog):
             self._list_again = self._list_again or force
             return
         self._listing = True
-        self.console.tasks.submit(
+        self.tasks.submit(
             "list messages",
             list_if_changed,
             self.summary.path,
@@ -328,7 +325,7 @@ class MailboxDialog(QDialog):
     def _read(self, key: str) -> None:
         self._reading = key
         self.preview.clear("Reading the message...")
-        self.console.tasks.submit(
+        self.tasks.submit(
             "read message",
             read_message,
             self.summary.path,
@@ -387,13 +384,13 @@ class MailboxDialog(QDialog):
     def open_mailbox(
         cls,
         parent: QWidget | None,
-        console: Console,
+        tasks: TaskRunner,
         summary: MailboxSummary,
         existing: MailboxDialog | None = None,
     ) -> MailboxDialog:
         """Show the mailbox's window (the one already made for it, if any) and list its
         messages; returns the window, which stays open beside the console."""
-        dialog = existing if existing is not None else cls(parent, console, summary)
+        dialog = existing if existing is not None else cls(parent, tasks, summary)
         dialog.set_summary(summary)
         dialog.show()
         dialog.raise_()

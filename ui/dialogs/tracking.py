@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDateTime, Qt, Signal
 from PySide6.QtWidgets import (
@@ -37,9 +36,7 @@ from ui.models.tracking import (
     TrackingEventModel,
     event_time,
 )
-
-if TYPE_CHECKING:
-    from ui.console import Console
+from ui.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +200,9 @@ class MessageHistoryDialog(QDialog):
     loaded = Signal()
     """The message's entries are listed."""
 
-    def __init__(self, parent: QWidget | None, console: Console, entry: TrackingRow) -> None:
+    def __init__(
+        self, parent: QWidget | None, store: Store, tasks: TaskRunner, entry: TrackingRow
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("messageHistoryDialog")
         self.setWindowTitle("Message History")
@@ -251,10 +250,10 @@ class MessageHistoryDialog(QDialog):
         self._queried = bool(entry.message_id or log_rows.queue_id_of(entry))
         if self._queried:
             self.history_label.setText("Every entry of this message, oldest first: reading...")
-            console.tasks.submit(
+            tasks.submit(
                 "read a message's history",
                 message_entries,
-                console.store,
+                store,
                 entry,
                 on_success=self._show_entries,
                 on_failure=self._failed,
@@ -277,9 +276,11 @@ class MessageHistoryDialog(QDialog):
         self.loaded.emit()
 
     @classmethod
-    def show_history(cls, parent: QWidget | None, console: Console, entry: TrackingRow) -> None:
+    def show_history(
+        cls, parent: QWidget | None, store: Store, tasks: TaskRunner, entry: TrackingRow
+    ) -> None:
         """Show the entry and its message's history until the administrator closes it."""
-        dialog = cls(parent, console, entry)
+        dialog = cls(parent, store, tasks, entry)
         try:
             dialog.exec()
         finally:

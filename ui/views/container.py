@@ -6,10 +6,11 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from ui import icons
+from ui.actions import MenuEntry
 from ui.formatting import plural
 from ui.models.table import RowTableModel
-from ui.tree import Node
-from ui.views.base import MenuEntry, ResultView
+from ui.node import Node
+from ui.views.base import ResultView
 
 if TYPE_CHECKING:
     from ui.console import Console

@@ -22,6 +22,8 @@ from app.errors import PostroomError
 from app.model import RecipientPolicy
 from app.settings import Settings, load_settings
 from ui import messages
+from ui.actions import MenuEntry, make_action, set_enabled
+from ui.dialogs.domain_dns import DomainDnsDialog
 from ui.dialogs.policy import PolicyDialog
 from ui.formatting import plural
 from ui.models.domains import (
@@ -34,11 +36,11 @@ from ui.models.domains import (
     route_by_dns,
     route_by_settings,
 )
-from ui.views.base import MenuEntry, ResultView, make_action, set_enabled
+from ui.views.base import ResultView
 
 if TYPE_CHECKING:
     from ui.console import Console
-    from ui.tree import Node
+    from ui.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +200,12 @@ class DomainsView(ResultView):
     def _show_details(self) -> None:
         if len(self._selection) != 1:
             return
-        from ui.dialogs.domain_dns import DomainDnsDialog
-
         DomainDnsDialog.show_details(
-            self.parent_widget, self, self.list_model.row_object(self._selection[0]).domain
+            self.parent_widget,
+            self.list_model,
+            self.cache,
+            self.start_check,
+            self.list_model.row_object(self._selection[0]).domain,
         )
 
     # -- Check DNS -------------------------------------------------------------------------

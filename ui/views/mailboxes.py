@@ -19,15 +19,16 @@ from PySide6.QtGui import QAction
 from app.mailstore.mailboxes import MailboxScanner, MailboxSummary
 from app.store import Store
 from ui import messages
-from ui.console import POLL_INTERVAL_MS
+from ui.actions import MenuEntry, make_action, set_enabled
+from ui.dialogs.mailbox import MailboxDialog
 from ui.formatting import plural
 from ui.models.mailboxes import MailboxListModel
-from ui.views.base import MenuEntry, ResultView, make_action, set_enabled
+from ui.views.base import ResultView
+from ui.watcher import POLL_INTERVAL_MS
 
 if TYPE_CHECKING:
     from ui.console import Console
-    from ui.dialogs.mailbox import MailboxDialog
-    from ui.tree import Node
+    from ui.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +162,7 @@ class MailboxesView(ResultView):
         """Double-click, Enter, Open or Properties: the mailbox's messages."""
         if len(rows) != 1:
             return
-        from ui.dialogs.mailbox import MailboxDialog
-
         summary = self.list_model.row_object(rows[0])
         self.dialogs[summary.name] = MailboxDialog.open_mailbox(
-            self.parent_widget, self.console, summary, self.dialogs.get(summary.name)
+            self.parent_widget, self.console.tasks, summary, self.dialogs.get(summary.name)
         )

@@ -13,16 +13,17 @@ from app import policies
 from app.errors import PostroomError
 from app.model import DEFAULT_POLICY_NAME, RecipientPolicy
 from ui import icons, messages
+from ui.actions import MenuEntry, SubMenu, make_action, set_enabled
 from ui.dialogs.policy import PolicyDialog
 from ui.formatting import local_time, plural
 from ui.models.table import RowTableModel
-from ui.views.base import MenuEntry, ResultView, SubMenu, make_action, set_enabled
+from ui.views.base import ResultView
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ui.console import Console
-    from ui.tree import Node
+    from ui.node import Node
 
 log = logging.getLogger(__name__)
 

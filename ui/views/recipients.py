@@ -14,16 +14,17 @@ from app.directory import recipients
 from app.errors import PostroomError
 from app.model import RecipientKind
 from ui import messages
+from ui.actions import MenuEntry, SubMenu, make_action, set_enabled
 from ui.dialogs.new_recipient import NewRecipientWizard
 from ui.dialogs.recipient import RecipientDialog
 from ui.formatting import plural
 from ui.models.recipient_list import RecipientListModel
-from ui.views.base import MenuEntry, ResultView, SubMenu, make_action, set_enabled
+from ui.views.base import ResultView
 
 if TYPE_CHECKING:
     from app.store import Store
     from ui.console import Console
-    from ui.tree import Node
+    from ui.node import Node
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,15 @@ from PySide6.QtGui import QAction
 
 from app.errors import PostroomError
 from ui import icons, messages
+from ui.actions import MenuEntry, make_action, set_enabled
 from ui.dialogs.rus import RusPropertiesDialog
 from ui.formatting import plural
 from ui.models.table import RowTableModel
-from ui.views.base import MenuEntry, ResultView, make_action, set_enabled
+from ui.views.base import ResultView
 
 if TYPE_CHECKING:
     from ui.console import Console
-    from ui.tree import Node
+    from ui.node import Node
 
 REBUILD_WARNING = (
     "Rebuild looks at every recipient in the organization again, which can take a long time "

@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QTimer
 
 from ui import icons
+from ui.actions import MenuEntry
 from ui.formatting import local_timestamp, plural
 from ui.models.table import RowTableModel
-from ui.views.base import MenuEntry, ResultView
+from ui.views.base import ResultView
 
 if TYPE_CHECKING:
     from app.smtp.protocol import Connection
     from ui.console import Console
-    from ui.tree import Node
+    from ui.node import Node
 
 REFRESH_MS = 2000
 

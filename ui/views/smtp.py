@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction
 
 from ui import messages
+from ui.actions import MenuEntry, make_action, set_enabled
 from ui.dialogs.smtp import RESTART_NOTE, SmtpServerDialog
-from ui.views.base import MenuEntry, make_action, set_enabled
 from ui.views.container import ContainerView
 
 if TYPE_CHECKING:
     from ui.console import Console
-    from ui.tree import Node
+    from ui.node import Node
 
 
 class SmtpVirtualServerView(ContainerView):

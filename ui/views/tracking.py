@@ -20,14 +20,16 @@ from app.store import Store
 from app.store import tracking as log_rows
 from app.store.tracking import TrackingQuery, TrackingRow
 from ui import messages
-from ui.console import POLL_INTERVAL_MS
+from ui.actions import MenuEntry, make_action, set_enabled
+from ui.dialogs.tracking import MessageHistoryDialog, TrackingSearchDialog
 from ui.formatting import plural
-from ui.models.tracking import MESSAGE_EVENTS, TrackingEventModel
-from ui.views.base import MenuEntry, ResultView, make_action, set_enabled
+from ui.models.tracking import MESSAGE_EVENTS, TrackingEventModel, event_time
+from ui.views.base import ResultView
+from ui.watcher import POLL_INTERVAL_MS
 
 if TYPE_CHECKING:
     from ui.console import Console
-    from ui.tree import Node
+    from ui.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +77,6 @@ def describe(criteria: TrackingQuery) -> str:
 
 
 def _local(stamp: str) -> str:
-    from ui.models.tracking import event_time
-
     return event_time(stamp)[:16]
 
 
@@ -303,8 +303,6 @@ class MessageTrackingView(ResultView):
         return [self.find]
 
     def ask_search(self) -> None:
-        from ui.dialogs.tracking import TrackingSearchDialog
-
         criteria = TrackingSearchDialog.ask(self.parent_widget, self.criteria)
         if criteria is not None:
             self.search(criteria)
@@ -313,8 +311,9 @@ class MessageTrackingView(ResultView):
         """Double-click, Enter or Message History: the entry and the rest of its message."""
         if len(rows) != 1:
             return
-        from ui.dialogs.tracking import MessageHistoryDialog
-
         MessageHistoryDialog.show_history(
-            self.parent_widget, self.console, self.list_model.row_object(rows[0])
+            self.parent_widget,
+            self.console.store,
+            self.console.tasks,
+            self.list_model.row_object(rows[0]),
         )
