@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 RecipientKind = Literal["user", "contact", "group"]
@@ -12,6 +13,12 @@ RECIPIENT_KINDS: tuple[RecipientKind, ...] = ("user", "contact", "group")
 SMTP = "SMTP"
 DEFAULT_POLICY_NAME = "Default Policy"
 DEFAULT_POLICY_FILTER = "(mailNickname=*)"
+
+
+def now() -> str:
+    """The current time as stored (``created``, ``modified``): ISO 8601 in UTC, to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
 
 # The LDAP attributes a recipient carries besides mailNickname and objectClass, in the order the
 # console shows them. Filters use these names verbatim.

@@ -7,8 +7,8 @@ import socket
 
 from app.directory import addressing
 from app.errors import PostroomError
-from app.model import Organization
-from app.policies import create_default_policy, now
+from app.model import Organization, now
+from app.policies.catalog import create_default_policy
 from app.store import Store
 from app.store import policies as rows
 

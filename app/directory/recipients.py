@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -23,10 +22,10 @@ from app.model import (
     RecipientKind,
     RecipientPolicy,
     canonical_attribute,
+    now,
 )
-from app.policies import now
-from app.rus.engine import PolicySet
-from app.store import Store
+from app.policies.effective import PolicySet
+from app.store import Connection, ConstraintError, Store
 from app.store import directory as rows
 from app.store import policies as policy_rows
 from app.store.database import next_usn
@@ -95,7 +94,7 @@ def get_recipient(store: Store, alias: str) -> Recipient:
         return _get(conn, alias)
 
 
-def _get(conn: sqlite3.Connection, alias: str) -> Recipient:
+def _get(conn: Connection, alias: str) -> Recipient:
     recipient = rows.find_recipient(conn, alias.strip())
     if recipient is None:
         raise NotFoundError(
@@ -150,7 +149,7 @@ def create_recipient(
         )
         try:
             recipient_id = rows.insert_recipient(conn, recipient, next_usn(conn), password_hash)
-        except sqlite3.IntegrityError as error:
+        except ConstraintError as error:
             raise ConflictError(
                 f"The alias '{alias}' is already used. Choose another alias."
             ) from error
@@ -175,7 +174,7 @@ def _check_target(kind: str, target: str | None) -> str | None:
     return None
 
 
-def _member_ids(conn: sqlite3.Connection, group: str, members: Iterable[str]) -> list[int]:
+def _member_ids(conn: Connection, group: str, members: Iterable[str]) -> list[int]:
     ids: list[int] = []
     for member in members:
         recipient = _get(conn, member)
@@ -229,7 +228,7 @@ def edit_recipient(
             rows.set_password_hash(conn, int(old.id or 0), hashed)
         try:
             rows.update_recipient(conn, new, next_usn(conn))
-        except sqlite3.IntegrityError as error:
+        except ConstraintError as error:
             raise ConflictError(
                 f"The alias '{renamed}' is already used. Choose another alias."
             ) from error
@@ -410,9 +409,7 @@ def list_recipient_ids(
     return RecipientListing([rid for rid, _ in index], [name for _, name in index], total)
 
 
-def _sorted_by_policy(
-    conn: sqlite3.Connection, index: list[tuple[int, str]]
-) -> list[tuple[int, str]]:
+def _sorted_by_policy(conn: Connection, index: list[tuple[int, str]]) -> list[tuple[int, str]]:
     """``index`` (sorted by display name) stably re-sorted by effective policy name."""
     policy_set = PolicySet(policy_rows.load_policies(conn))
     policy_of: dict[int, str] = {}
@@ -446,9 +443,7 @@ class SummaryReader:
             found = [rows.find_recipient(conn, alias.strip()) for alias in aliases]
             return self._summaries(conn, [r for r in found if r is not None])
 
-    def _summaries(
-        self, conn: sqlite3.Connection, found: Sequence[Recipient]
-    ) -> list[RecipientSummary]:
+    def _summaries(self, conn: Connection, found: Sequence[Recipient]) -> list[RecipientSummary]:
         if not found:
             return []
         policies = policy_rows.load_policies(conn)
@@ -525,7 +520,7 @@ def save_recipient(
         return _get(conn, new_alias.strip() if new_alias is not None else recipient.alias)
 
 
-def _set_member_of(conn: sqlite3.Connection, recipient: Recipient, groups: Sequence[str]) -> None:
+def _set_member_of(conn: Connection, recipient: Recipient, groups: Sequence[str]) -> None:
     """Make ``recipient`` a direct member of exactly ``groups`` (each group gets a new change
     number, so the change reaches every process)."""
     rid = int(recipient.id or 0)

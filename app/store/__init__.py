@@ -1,5 +1,11 @@
-"""The SQLite store: the only place that speaks SQL (see ``database`` and the per-table modules)."""
+"""The SQLite store: the only place that speaks SQL (see ``database`` and the per-table modules).
 
-from app.store.database import SCHEMA_VERSION, Store
+Outside this package a connection is only passed on (``Connection``), and a database failure
+arrives as ``DatabaseError`` (a ``ConstraintError`` for a broken uniqueness rule), never as a
+sqlite3 exception.
+"""
 
-__all__ = ["SCHEMA_VERSION", "Store"]
+from app.store.database import SCHEMA_VERSION, Connection, Store
+from app.store.errors import ConstraintError, DatabaseError
+
+__all__ = ["SCHEMA_VERSION", "ConstraintError", "Connection", "DatabaseError", "Store"]

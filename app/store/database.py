@@ -12,12 +12,22 @@ from pathlib import Path
 
 from app import paths as app_paths
 from app.errors import PostroomError
+from app.store.errors import DatabaseError, translate, translated
 from app.store.schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 BUSY_TIMEOUT_MS = 30_000
+
+
+class Connection(sqlite3.Connection):
+    """A connection to a Postroom database, as the store's row functions take it.
+
+    Only ``app.store`` runs SQL on it; elsewhere it is passed through, from a transaction of
+    ``Store`` to the store's functions. A subclass rather than a wrapper, so that every call
+    stays SQLite's own (the RUS and the SMTP index make many of them).
+    """
 
 
 class Store:
@@ -31,7 +41,7 @@ class Store:
     def __init__(self, data_paths: app_paths.DataPaths) -> None:
         self.paths = data_paths
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[Connection] = []
         self._lock = threading.Lock()
         self._closed = False
 
@@ -44,9 +54,9 @@ class Store:
 
     # -- connections -------------------------------------------------------------------------
 
-    def connection(self) -> sqlite3.Connection:
+    def connection(self) -> Connection:
         """This thread's connection (autocommit mode: transactions are explicit)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             if self._closed:
                 raise RuntimeError("the store is closed")
@@ -56,7 +66,7 @@ class Store:
                 self._connections.append(conn)
         return conn
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> Connection:
         db = self.paths.database
         if not db.exists():
             # Create the file ourselves so it is 0600 from the first byte.
@@ -64,7 +74,11 @@ class Store:
             os.close(fd)
         try:
             conn = sqlite3.connect(
-                db, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+                db,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                factory=Connection,
             )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode = WAL")
@@ -72,9 +86,10 @@ class Store:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         except sqlite3.Error as error:
-            raise PostroomError(
+            raise DatabaseError(
                 f"Cannot open the database {db}: {error}. "
-                "Check that the file is a Postroom database and that you may write it."
+                "Check that the file is a Postroom database and that you may write it.",
+                str(error),
             ) from error
         for suffix in ("-wal", "-shm"):
             side = db.with_name(db.name + suffix)
@@ -94,54 +109,77 @@ class Store:
     # -- transactions ------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: one consistent snapshot for everything read inside it."""
-        conn = self.connection()
-        if conn.in_transaction:
-            yield conn
-            return
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.execute("COMMIT")
+    def read(self) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot for everything read inside it.
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: all or nothing, and the change counter moves if anything changed.
-
-        Nested use joins the outer transaction.
+        A sqlite3 error inside it leaves as ``DatabaseError`` (see ``app.store.errors``).
         """
         conn = self.connection()
         if conn.in_transaction:
-            yield conn
+            with translated():
+                yield conn
             return
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            raise translate(error) from error
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: all or nothing, and the change counter moves if anything changed.
+
+        Nested use joins the outer transaction. A sqlite3 error inside it leaves as
+        ``DatabaseError``, a broken constraint as ``ConstraintError``.
+        """
+        conn = self.connection()
+        if conn.in_transaction:
+            with translated():
+                yield conn
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise translate(error) from error
         before = conn.total_changes
         try:
             yield conn
             if conn.total_changes != before:
                 conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'change'")
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as error:
+            with translated():
+                conn.execute("ROLLBACK")
+            if isinstance(error, sqlite3.Error):
+                raise translate(error) from error
             raise
 
     def change_counter(self) -> int:
         """A number that grows with every committed change, from any process."""
-        row = (
-            self.connection().execute("SELECT value FROM counters WHERE name = 'change'").fetchone()
-        )
+        with translated():
+            row = (
+                self.connection()
+                .execute("SELECT value FROM counters WHERE name = 'change'")
+                .fetchone()
+            )
         return int(row[0])
 
     # -- schema ------------------------------------------------------------------------------
 
     def schema_version(self) -> int:
-        return int(self.connection().execute("PRAGMA user_version").fetchone()[0])
+        with translated():
+            return int(self.connection().execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            self.close()
+            raise translate(error) from error
         try:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
@@ -156,9 +194,11 @@ class Store:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number + 1}")
             conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as error:
             conn.execute("ROLLBACK")
             self.close()
+            if isinstance(error, sqlite3.Error):
+                raise translate(error) from error
             raise
 
 
@@ -175,7 +215,7 @@ def _statements(script: str) -> Iterator[str]:
         yield buffer.strip()
 
 
-def next_usn(conn: sqlite3.Connection) -> int:
+def next_usn(conn: Connection) -> int:
     """Take the next update sequence number (call inside a write transaction)."""
     row = conn.execute(
         "UPDATE counters SET value = value + 1 WHERE name = 'usn' RETURNING value"
@@ -183,6 +223,6 @@ def next_usn(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def current_usn(conn: sqlite3.Connection) -> int:
+def current_usn(conn: Connection) -> int:
     """The highest update sequence number handed out so far."""
     return int(conn.execute("SELECT value FROM counters WHERE name = 'usn'").fetchone()[0])

@@ -8,6 +8,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from app.model import ProxyAddress, Recipient
+from app.store.database import Connection
+from app.store.errors import translated
 
 _COLUMNS = (
     "id, alias, object_class, attributes, target, password_hash IS NOT NULL AS has_password,"
@@ -34,7 +36,7 @@ def _recipient(row: sqlite3.Row, addresses: list[ProxyAddress], members: list[st
 
 
 def _addresses_of(
-    conn: sqlite3.Connection, where: str = "", args: tuple[object, ...] = ()
+    conn: Connection, where: str = "", args: tuple[object, ...] = ()
 ) -> dict[int, list[ProxyAddress]]:
     by_recipient: dict[int, list[ProxyAddress]] = defaultdict(list)
     rows = conn.execute(
@@ -47,7 +49,7 @@ def _addresses_of(
 
 
 def _members_of(
-    conn: sqlite3.Connection, where: str = "", args: tuple[object, ...] = ()
+    conn: Connection, where: str = "", args: tuple[object, ...] = ()
 ) -> dict[int, list[str]]:
     by_group: dict[int, list[str]] = defaultdict(list)
     rows = conn.execute(
@@ -60,7 +62,7 @@ def _members_of(
     return by_group
 
 
-def load_recipients(conn: sqlite3.Connection, since_usn: int | None = None) -> list[Recipient]:
+def load_recipients(conn: Connection, since_usn: int | None = None) -> list[Recipient]:
     """Recipients in change-number order (oldest first); only those changed after ``since_usn``."""
     if since_usn is None:
         rows = conn.execute(f"SELECT {_COLUMNS} FROM recipients ORDER BY usn").fetchall()
@@ -85,7 +87,7 @@ def _chunks(items: tuple[int, ...], size: int) -> Iterable[tuple[int, ...]]:
         yield items[start : start + size]
 
 
-def find_recipient(conn: sqlite3.Connection, alias: str) -> Recipient | None:
+def find_recipient(conn: Connection, alias: str) -> Recipient | None:
     row = conn.execute(f"SELECT {_COLUMNS} FROM recipients WHERE alias = ?", (alias,)).fetchone()
     if row is None:
         return None
@@ -97,82 +99,89 @@ def find_recipient(conn: sqlite3.Connection, alias: str) -> Recipient | None:
     )
 
 
-def recipient_count(conn: sqlite3.Connection) -> int:
+def recipient_count(conn: Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM recipients").fetchone()[0])
 
 
 def insert_recipient(
-    conn: sqlite3.Connection, recipient: Recipient, usn: int, password_hash: str | None
+    conn: Connection, recipient: Recipient, usn: int, password_hash: str | None
 ) -> int:
-    cursor = conn.execute(
-        "INSERT INTO recipients (alias, object_class, attributes, target, password_hash,"
-        " auto_update, usn, stamped_usn, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            recipient.alias,
-            recipient.kind,
-            json.dumps(dict(recipient.attributes), sort_keys=True),
-            recipient.target,
-            password_hash,
-            int(recipient.auto_update),
-            usn,
-            recipient.stamped_usn,
-            recipient.created,
-            recipient.modified,
-        ),
-    )
+    """Insert a recipient; ``ConstraintError`` if the alias is taken."""
+    with translated():
+        cursor = conn.execute(
+            "INSERT INTO recipients (alias, object_class, attributes, target, password_hash,"
+            " auto_update, usn, stamped_usn, created, modified)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                recipient.alias,
+                recipient.kind,
+                json.dumps(dict(recipient.attributes), sort_keys=True),
+                recipient.target,
+                password_hash,
+                int(recipient.auto_update),
+                usn,
+                recipient.stamped_usn,
+                recipient.created,
+                recipient.modified,
+            ),
+        )
     return int(cursor.lastrowid or 0)
 
 
-def update_recipient(conn: sqlite3.Connection, recipient: Recipient, usn: int) -> None:
-    """Write the recipient's own fields (not its addresses, members or password)."""
-    conn.execute(
-        "UPDATE recipients SET alias = ?, attributes = ?, target = ?, auto_update = ?, usn = ?,"
-        " modified = ? WHERE id = ?",
-        (
-            recipient.alias,
-            json.dumps(dict(recipient.attributes), sort_keys=True),
-            recipient.target,
-            int(recipient.auto_update),
-            usn,
-            recipient.modified,
-            recipient.id,
-        ),
-    )
+def update_recipient(conn: Connection, recipient: Recipient, usn: int) -> None:
+    """Write the recipient's own fields (not its addresses, members or password).
+
+    ``ConstraintError`` if another recipient has the alias.
+    """
+    with translated():
+        conn.execute(
+            "UPDATE recipients SET alias = ?, attributes = ?, target = ?, auto_update = ?,"
+            " usn = ?, modified = ? WHERE id = ?",
+            (
+                recipient.alias,
+                json.dumps(dict(recipient.attributes), sort_keys=True),
+                recipient.target,
+                int(recipient.auto_update),
+                usn,
+                recipient.modified,
+                recipient.id,
+            ),
+        )
 
 
-def set_password_hash(
-    conn: sqlite3.Connection, recipient_id: int, password_hash: str | None
-) -> None:
+def set_password_hash(conn: Connection, recipient_id: int, password_hash: str | None) -> None:
     conn.execute(
         "UPDATE recipients SET password_hash = ? WHERE id = ?", (password_hash, recipient_id)
     )
 
 
-def password_hash(conn: sqlite3.Connection, alias: str) -> str | None:
+def password_hash(conn: Connection, alias: str) -> str | None:
     row = conn.execute("SELECT password_hash FROM recipients WHERE alias = ?", (alias,)).fetchone()
     return None if row is None else row[0]
 
 
-def delete_recipient(conn: sqlite3.Connection, recipient_id: int) -> None:
+def delete_recipient(conn: Connection, recipient_id: int) -> None:
     conn.execute("DELETE FROM recipients WHERE id = ?", (recipient_id,))
 
 
 def replace_addresses(
-    conn: sqlite3.Connection, recipient_id: int, addresses: Iterable[ProxyAddress]
+    conn: Connection, recipient_id: int, addresses: Iterable[ProxyAddress]
 ) -> None:
-    """Make ``addresses`` the recipient's proxy addresses (raises IntegrityError on a duplicate)."""
+    """Make ``addresses`` the recipient's proxy addresses (``ConstraintError`` on a duplicate)."""
     conn.execute("DELETE FROM proxy_addresses WHERE recipient_id = ?", (recipient_id,))
-    conn.executemany(
-        "INSERT INTO proxy_addresses (recipient_id, type, address, is_primary) VALUES (?, ?, ?, ?)",
-        [(recipient_id, a.type, a.address, int(a.primary)) for a in addresses],
-    )
+    with translated():
+        conn.executemany(
+            "INSERT INTO proxy_addresses (recipient_id, type, address, is_primary)"
+            " VALUES (?, ?, ?, ?)",
+            [(recipient_id, a.type, a.address, int(a.primary)) for a in addresses],
+        )
 
 
-def set_stamped(conn: sqlite3.Connection, recipient_id: int, stamped_usn: int) -> None:
+def set_stamped(conn: Connection, recipient_id: int, stamped_usn: int) -> None:
     conn.execute("UPDATE recipients SET stamped_usn = ? WHERE id = ?", (stamped_usn, recipient_id))
 
 
-def address_owner(conn: sqlite3.Connection, type_: str, address: str) -> str | None:
+def address_owner(conn: Connection, type_: str, address: str) -> str | None:
     """The alias of the recipient that has this proxy address (case-insensitive), if any."""
     row = conn.execute(
         "SELECT r.alias FROM proxy_addresses p JOIN recipients r ON r.id = p.recipient_id"
@@ -182,7 +191,7 @@ def address_owner(conn: sqlite3.Connection, type_: str, address: str) -> str | N
     return None if row is None else str(row[0])
 
 
-def all_addresses(conn: sqlite3.Connection, type_: str) -> dict[str, str]:
+def all_addresses(conn: Connection, type_: str) -> dict[str, str]:
     """Every proxy address of one type, lowercased, mapped to its owner's alias."""
     rows = conn.execute(
         "SELECT p.address, r.alias FROM proxy_addresses p JOIN recipients r"
@@ -192,7 +201,7 @@ def all_addresses(conn: sqlite3.Connection, type_: str) -> dict[str, str]:
     return {address.lower(): alias for address, alias in rows}
 
 
-def set_members(conn: sqlite3.Connection, group_id: int, member_ids: Iterable[int]) -> None:
+def set_members(conn: Connection, group_id: int, member_ids: Iterable[int]) -> None:
     conn.execute("DELETE FROM group_members WHERE group_id = ?", (group_id,))
     conn.executemany(
         "INSERT INTO group_members (group_id, member_id) VALUES (?, ?)",
@@ -200,7 +209,7 @@ def set_members(conn: sqlite3.Connection, group_id: int, member_ids: Iterable[in
     )
 
 
-def member_of(conn: sqlite3.Connection, recipient_id: int) -> list[str]:
+def member_of(conn: Connection, recipient_id: int) -> list[str]:
     """Aliases of the groups the recipient is a direct member of."""
     rows = conn.execute(
         "SELECT r.alias FROM group_members m JOIN recipients r ON r.id = m.group_id"
@@ -231,7 +240,7 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def recipient_index(conn: sqlite3.Connection, order: str, text: str = "") -> list[tuple[int, str]]:
+def recipient_index(conn: Connection, order: str, text: str = "") -> list[tuple[int, str]]:
     """``(id, shown name)`` of the recipients whose display name, alias or one of whose
     addresses contains ``text`` (ASCII letters case-insensitively), sorted by ``order`` (a key of
     ``LIST_ORDERS``). The shown name is the display name, or the alias when there is none."""
@@ -250,7 +259,7 @@ def recipient_index(conn: sqlite3.Connection, order: str, text: str = "") -> lis
     return [(int(row[0]), str(row[1])) for row in conn.execute(sql, args)]
 
 
-def recipients_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> list[Recipient]:
+def recipients_by_id(conn: Connection, ids: Iterable[int]) -> list[Recipient]:
     """The recipients with these ids that still exist, with addresses and members, by id."""
     wanted = tuple(ids)
     found: list[Recipient] = []

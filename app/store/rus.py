@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from app.model import ProxyAddress, Recipient
+from app.store.database import Connection
+from app.store.errors import translated
 
 RunKind = Literal["update", "rebuild"]
 Outcome = Literal["running", "completed", "cancelled", "failed"]
@@ -92,7 +94,7 @@ def parse_provenance(text: str) -> tuple[Provenance, ...]:
 # -- the lease: one run at a time per data directory, across processes ---------------------------
 
 
-def acquire_lease(conn: sqlite3.Connection, owner: str, now: float, seconds: float) -> str:
+def acquire_lease(conn: Connection, owner: str, now: float, seconds: float) -> str:
     """Take the lease if it is free, expired or ours already; return who holds it now."""
     conn.execute(
         "INSERT INTO leases (name, owner, expires) VALUES (?, ?, ?)"
@@ -104,7 +106,7 @@ def acquire_lease(conn: sqlite3.Connection, owner: str, now: float, seconds: flo
     return str(row[0])
 
 
-def renew_lease(conn: sqlite3.Connection, owner: str, now: float, seconds: float) -> bool:
+def renew_lease(conn: Connection, owner: str, now: float, seconds: float) -> bool:
     """Extend our lease; False if it is no longer ours (it expired and someone else took it)."""
     cursor = conn.execute(
         "UPDATE leases SET expires = ? WHERE name = ? AND owner = ?",
@@ -113,11 +115,11 @@ def renew_lease(conn: sqlite3.Connection, owner: str, now: float, seconds: float
     return cursor.rowcount == 1
 
 
-def release_lease(conn: sqlite3.Connection, owner: str) -> None:
+def release_lease(conn: Connection, owner: str) -> None:
     conn.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (LEASE_NAME, owner))
 
 
-def lease_holder(conn: sqlite3.Connection, now: float) -> str | None:
+def lease_holder(conn: Connection, now: float) -> str | None:
     """Who holds an unexpired lease, if anyone."""
     row = conn.execute(
         "SELECT owner FROM leases WHERE name = ? AND expires >= ?", (LEASE_NAME, now)
@@ -126,22 +128,27 @@ def lease_holder(conn: sqlite3.Connection, now: float) -> str | None:
 
 
 @contextlib.contextmanager
-def read_snapshot(database: Path) -> Iterator[sqlite3.Connection]:
+def read_snapshot(database: Path) -> Iterator[Connection]:
     """A read-only connection of its own, in one read transaction (for a helper process)."""
-    conn = sqlite3.connect(
-        f"{database.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=30
-    )
-    try:
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("BEGIN")
-        yield conn
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+    with translated():
+        conn = sqlite3.connect(
+            f"{database.resolve().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            timeout=30,
+            factory=Connection,
+        )
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("BEGIN")
+            yield conn
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
 
 
-def change_numbers(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, int]:
+def change_numbers(conn: Connection, ids: Sequence[int]) -> dict[int, int]:
     """The current change number of each of these recipients that still exists."""
     rows = conn.execute(
         "SELECT id, usn FROM recipients WHERE id IN (SELECT value FROM json_each(?))",
@@ -150,7 +157,7 @@ def change_numbers(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, in
     return {rid: usn for rid, usn in rows}
 
 
-def tune_for_bulk(conn: sqlite3.Connection, bulk: bool = True) -> None:
+def tune_for_bulk(conn: Connection, bulk: bool = True) -> None:
     """Settings of this connection for a run (``bulk``) or back to normal afterwards.
 
     A Rebuild touches index pages all over in every batch: a bigger page cache, and fewer
@@ -163,15 +170,15 @@ def tune_for_bulk(conn: sqlite3.Connection, bulk: bool = True) -> None:
 # -- high-water mark and the work to do ------------------------------------------------------
 
 
-def high_water_mark(conn: sqlite3.Connection) -> int:
+def high_water_mark(conn: Connection) -> int:
     return int(conn.execute("SELECT hwm FROM rus_state WHERE id = 1").fetchone()[0])
 
 
-def set_high_water_mark(conn: sqlite3.Connection, usn: int) -> None:
+def set_high_water_mark(conn: Connection, usn: int) -> None:
     conn.execute("UPDATE rus_state SET hwm = ? WHERE id = 1", (usn,))
 
 
-def has_work(conn: sqlite3.Connection) -> bool:
+def has_work(conn: Connection) -> bool:
     """Whether a recipient changed since the high-water mark or a policy waits to be applied."""
     row = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM recipients"
@@ -181,9 +188,7 @@ def has_work(conn: sqlite3.Connection) -> bool:
     return bool(row[0])
 
 
-def candidate_ids(
-    conn: sqlite3.Connection, since_usn: int | None, stamped_before: int | None
-) -> list[int]:
+def candidate_ids(conn: Connection, since_usn: int | None, stamped_before: int | None) -> list[int]:
     """Ids in change-number order: all (``since_usn`` None), or those changed after ``since_usn``
     plus, when ``stamped_before`` is given, those never stamped or stamped before that usn."""
     if since_usn is None:
@@ -199,7 +204,7 @@ def candidate_ids(
     return [row[0] for row in rows]
 
 
-def changed_ids(conn: sqlite3.Connection, since_usn: int) -> list[int]:
+def changed_ids(conn: Connection, since_usn: int) -> list[int]:
     """Recipients whose change number is above ``since_usn`` (uses the usn index)."""
     return [r[0] for r in conn.execute("SELECT id FROM recipients WHERE usn > ?", (since_usn,))]
 
@@ -209,7 +214,7 @@ _STAMP_COLUMNS = (
 )
 
 
-def load_for_stamping(conn: sqlite3.Connection, ids: Sequence[int]) -> list[Recipient]:
+def load_for_stamping(conn: Connection, ids: Sequence[int]) -> list[Recipient]:
     """The recipients with these ids, with their addresses but without group members.
 
     Returned in the order of ``ids``; ids that no longer exist are left out.
@@ -249,7 +254,7 @@ def address_key(type_: str, address: str) -> str:
     return f"{type_.upper()}:{address.lower()}"
 
 
-def address_owners(conn: sqlite3.Connection, ids: Sequence[int] | None = None) -> dict[str, int]:
+def address_owners(conn: Connection, ids: Sequence[int] | None = None) -> dict[str, int]:
     """Proxy addresses (as ``address_key``) mapped to their recipient id: all, or these ids'."""
     if ids is None:
         rows = conn.execute("SELECT type, address, recipient_id FROM proxy_addresses")
@@ -262,7 +267,7 @@ def address_owners(conn: sqlite3.Connection, ids: Sequence[int] | None = None) -
     return {f"{t.upper()}:{a.lower()}": rid for t, a, rid in rows}
 
 
-def address_owner_id(conn: sqlite3.Connection, type_: str, address: str) -> int | None:
+def address_owner_id(conn: Connection, type_: str, address: str) -> int | None:
     """The id of the recipient holding this proxy address (case-insensitive), if any."""
     row = conn.execute(
         "SELECT recipient_id FROM proxy_addresses WHERE type = ? AND address = ?", (type_, address)
@@ -284,7 +289,7 @@ def _field(n: int) -> str:
 
 
 def write_stamps(
-    conn: sqlite3.Connection,
+    conn: Connection,
     demote: Sequence[tuple[int, str]],
     promote: Sequence[tuple[int, str, str]],
     insert: Sequence[tuple[int, str, str, bool]],
@@ -295,7 +300,7 @@ def write_stamps(
 
     ``demote``: (recipient, type) whose primary becomes secondary; ``promote``: (recipient, type,
     address) of an existing address that becomes primary; ``insert``: new addresses. Raises
-    sqlite3.IntegrityError if an address belongs to someone else.
+    ``ConstraintError`` (when the transaction ends) if an address belongs to someone else.
     """
     # Demote first: the database allows one primary per recipient and type at any moment.
     if demote:
@@ -336,7 +341,7 @@ def _run(row: sqlite3.Row | tuple[Any, ...]) -> RunRecord:
     return RunRecord(*row)
 
 
-def insert_run(conn: sqlite3.Connection, kind: RunKind, owner: str, started: str) -> int:
+def insert_run(conn: Connection, kind: RunKind, owner: str, started: str) -> int:
     cursor = conn.execute(
         "INSERT INTO rus_runs (kind, owner, started) VALUES (?, ?, ?)", (kind, owner, started)
     )
@@ -344,7 +349,7 @@ def insert_run(conn: sqlite3.Connection, kind: RunKind, owner: str, started: str
 
 
 def update_run(
-    conn: sqlite3.Connection,
+    conn: Connection,
     run_id: int,
     *,
     done: int,
@@ -361,7 +366,7 @@ def update_run(
 
 
 def finish_run(
-    conn: sqlite3.Connection,
+    conn: Connection,
     run_id: int,
     *,
     finished: str,
@@ -375,19 +380,19 @@ def finish_run(
     )
 
 
-def find_run(conn: sqlite3.Connection, run_id: int) -> RunRecord | None:
+def find_run(conn: Connection, run_id: int) -> RunRecord | None:
     row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM rus_runs WHERE id = ?", (run_id,)).fetchone()
     return None if row is None else _run(row)
 
 
-def last_finished_run(conn: sqlite3.Connection) -> RunRecord | None:
+def last_finished_run(conn: Connection) -> RunRecord | None:
     row = conn.execute(
         f"SELECT {_RUN_COLUMNS} FROM rus_runs WHERE outcome <> 'running' ORDER BY id DESC LIMIT 1"
     ).fetchone()
     return None if row is None else _run(row)
 
 
-def last_run_of(conn: sqlite3.Connection, owner: str) -> RunRecord | None:
+def last_run_of(conn: Connection, owner: str) -> RunRecord | None:
     """The latest run (running or not) started by this lease owner."""
     row = conn.execute(
         f"SELECT {_RUN_COLUMNS} FROM rus_runs WHERE owner = ? ORDER BY id DESC LIMIT 1", (owner,)
@@ -395,13 +400,13 @@ def last_run_of(conn: sqlite3.Connection, owner: str) -> RunRecord | None:
     return None if row is None else _run(row)
 
 
-def last_started(conn: sqlite3.Connection) -> str | None:
+def last_started(conn: Connection) -> str | None:
     """When the latest run (by any process) started, as stored."""
     row = conn.execute("SELECT started FROM rus_runs ORDER BY id DESC LIMIT 1").fetchone()
     return None if row is None else str(row[0])
 
 
-def prune_runs(conn: sqlite3.Connection, keep: int) -> None:
+def prune_runs(conn: Connection, keep: int) -> None:
     """Forget all but the latest ``keep`` runs (decisions keep their run numbers)."""
     conn.execute(
         "DELETE FROM rus_runs WHERE id <= (SELECT id FROM rus_runs ORDER BY id DESC"
@@ -413,7 +418,7 @@ def prune_runs(conn: sqlite3.Connection, keep: int) -> None:
 # -- decisions ------------------------------------------------------------------------------
 
 
-def load_provenance(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
+def load_provenance(conn: Connection, ids: Sequence[int]) -> dict[int, str]:
     """The stored provenance JSON of these recipients, for those that have any."""
     rows = conn.execute(
         "SELECT recipient_id, addresses FROM rus_decisions"
@@ -423,7 +428,7 @@ def load_provenance(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, s
     return {rid: text for rid, text in rows}
 
 
-def record_stamps(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, str, str, str]]) -> None:
+def record_stamps(conn: Connection, rows: Sequence[tuple[int, int, str, str, str]]) -> None:
     """(recipient, run, policy, reason, provenance) of recipients stamped in a run."""
     if not rows:
         return
@@ -440,7 +445,7 @@ def record_stamps(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, str, 
 
 
 def record_decisions(
-    conn: sqlite3.Connection, rows: Sequence[tuple[int, int, DecisionKind, str, str]]
+    conn: Connection, rows: Sequence[tuple[int, int, DecisionKind, str, str]]
 ) -> None:
     """(recipient, run, decision, policy, reason) of recipients not stamped; keeps provenance."""
     if not rows:
@@ -455,7 +460,7 @@ def record_decisions(
     )
 
 
-def find_decision(conn: sqlite3.Connection, recipient_id: int) -> DecisionRecord | None:
+def find_decision(conn: Connection, recipient_id: int) -> DecisionRecord | None:
     row = conn.execute(
         "SELECT run_id, decision, policy, reason, stamp_run_id, addresses FROM rus_decisions"
         " WHERE recipient_id = ?",
@@ -466,7 +471,7 @@ def find_decision(conn: sqlite3.Connection, recipient_id: int) -> DecisionRecord
     return DecisionRecord(row[0], row[1], row[2], row[3], row[4], parse_provenance(row[5]))
 
 
-def error_aliases(conn: sqlite3.Connection, run_id: int, limit: int) -> list[tuple[str, str]]:
+def error_aliases(conn: Connection, run_id: int, limit: int) -> list[tuple[str, str]]:
     """(alias, message) of recipients a run could not stamp, at most ``limit`` of them."""
     rows = conn.execute(
         "SELECT r.alias, d.reason FROM rus_decisions d JOIN recipients r ON r.id = d.recipient_id"

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from app.store.database import Connection
+from app.store.errors import translating
+
 
 @dataclass(frozen=True)
 class TrackingRow:
@@ -27,7 +30,8 @@ class TrackingRow:
 _SEPARATOR = ", "
 
 
-def append_rows(conn: sqlite3.Connection, rows: Sequence[TrackingRow]) -> None:
+@translating
+def append_rows(conn: Connection, rows: Sequence[TrackingRow]) -> None:
     """Append entries in one transaction of their own.
 
     Deliberately not ``Store.write()``: the log is not configuration, and moving the change
@@ -61,8 +65,9 @@ def append_rows(conn: sqlite3.Connection, rows: Sequence[TrackingRow]) -> None:
         raise
 
 
+@translating
 def search(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     address: str = "",
     message_id: str = "",
@@ -132,8 +137,9 @@ def time_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
+@translating
 def query(
-    conn: sqlite3.Connection,
+    conn: Connection,
     criteria: TrackingQuery,
     *,
     before_id: int | None = None,
@@ -177,9 +183,8 @@ def query(
     return [_row(row) for row in cursor]
 
 
-def message_history(
-    conn: sqlite3.Connection, message_id: str, limit: int = 1000
-) -> list[TrackingRow]:
+@translating
+def message_history(conn: Connection, message_id: str, limit: int = 1000) -> list[TrackingRow]:
     """Every entry of one message (by its exact Message-ID), oldest first."""
     if not message_id:
         return []
@@ -190,7 +195,8 @@ def message_history(
     return [_row(row) for row in cursor]
 
 
-def last_id(conn: sqlite3.Connection) -> int:
+@translating
+def last_id(conn: Connection) -> int:
     """The id of the newest entry (0 when the log is empty): a cheap way to notice new ones."""
     row = conn.execute("SELECT max(id) FROM message_tracking").fetchone()
     return int(row[0] or 0)
@@ -220,7 +226,8 @@ def queue_id_of(row: TrackingRow) -> str:
     return found.group(1) if found else ""
 
 
-def queue_history(conn: sqlite3.Connection, queue_id: str, limit: int = 1000) -> list[TrackingRow]:
+@translating
+def queue_history(conn: Connection, queue_id: str, limit: int = 1000) -> list[TrackingRow]:
     """Every entry of the message with this queue id, oldest first: the history of a message
     that has no Message-ID."""
     if not queue_id or not queue_id.isalnum():
