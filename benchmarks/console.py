@@ -213,7 +213,7 @@ def phase_lazy(data_dir: Path) -> dict[str, Any]:
 
 def _load_rows(store: Store) -> list[tuple[int, str, str, str, str, str]]:
     """Every recipient as the list shows it, computed eagerly (the baselines' load)."""
-    from app.rus.engine import PolicySet
+    from app.policies.effective import PolicySet
     from app.store import policies as policy_rows
     from ui.formatting import shown_smtp
     from ui.models.recipients import KIND_TEXT

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from app import organization, policies, rus  # noqa: E402
 from app.directory import recipients  # noqa: E402
 from app.model import Recipient  # noqa: E402
+from app.rus.runner import BATCH_SIZE  # noqa: E402
 from app.store import Store, directory  # noqa: E402
 from app.store.database import next_usn  # noqa: E402
 
@@ -197,7 +198,7 @@ def main() -> int:
     parser.add_argument(
         "--naive", type=int, default=None, help="recipients for the naive baseline (default: all)"
     )
-    parser.add_argument("--batch-size", type=int, default=rus.engine.BATCH_SIZE)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--repeat", type=int, default=5, help="Update Now runs of each kind")
     parser.add_argument("--phase", choices=["rebuild", "update"], help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)

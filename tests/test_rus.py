@@ -15,10 +15,10 @@ from app import organization, policies, rus
 from app.directory import recipients
 from app.errors import NotFoundError
 from app.model import ProxyAddress, Recipient, RecipientPolicy
-from app.rus import engine
 from app.store import Store
 from app.store import directory as directory_rows
 from app.store import rus as rus_rows
+from app.store.database import current_usn
 from app.store.rus import RunRecord
 
 
@@ -257,7 +257,7 @@ def test_a_cancelled_run_keeps_the_applied_state_and_the_high_water_mark(store: 
     policies.apply_policy(store, "Default Policy")
     cancel = threading.Event()
 
-    def stop_after_first_batch(progress: engine.Progress) -> None:
+    def stop_after_first_batch(progress: rus.Progress) -> None:
         if progress.done:
             cancel.set()
 
@@ -279,7 +279,7 @@ def test_a_policy_applied_again_during_a_run_stays_applied(store: Store) -> None
     run(store)
     policies.apply_policy(store, "Default Policy")
 
-    def apply_again(progress: engine.Progress) -> None:
+    def apply_again(progress: rus.Progress) -> None:
         if progress.done == 2:
             policies.add_rule(store, "Default Policy", "@example.net", primary=True)
             policies.apply_policy(store, "Default Policy")
@@ -348,7 +348,7 @@ def test_a_cancelled_run_leaves_each_recipient_fully_stamped_or_untouched(store:
         person(store, f"u{n:02d}")
     cancel = threading.Event()
 
-    def cancel_midway(progress: engine.Progress) -> None:
+    def cancel_midway(progress: rus.Progress) -> None:
         if progress.done >= 10:
             cancel.set()
 
@@ -394,7 +394,7 @@ def test_edits_during_a_run_are_not_lost(store: Store) -> None:
     for n in range(6):
         person(store, f"u{n}", f"First{n}")
 
-    def edit_between_batches(progress: engine.Progress) -> None:
+    def edit_between_batches(progress: rus.Progress) -> None:
         if progress.done == 3:
             recipients.edit_recipient(store, "u4", attributes={"givenName": "Renamed"})
             recipients.add_address(store, "u5", "mine@example.org")
@@ -414,7 +414,7 @@ def test_an_address_taken_behind_the_runs_back_is_not_duplicated(store: Store) -
         directory_insert(store, f"u{n:04d}", "Same")
     sneaked: list[int] = []
 
-    def sneak(progress: engine.Progress) -> None:
+    def sneak(progress: rus.Progress) -> None:
         if progress.done == 1000 and not sneaked:
             with store.write() as conn:
                 holder = directory_rows.find_recipient(conn, "u0000")
@@ -437,7 +437,7 @@ def directory_insert(store: Store, alias: str, surname: str) -> None:
     """A user straight into the directory (no Maildir), for runs of many recipients."""
     with store.write() as conn:
         recipient = Recipient(alias=alias, attributes={"sn": surname, "displayName": alias})
-        directory_rows.insert_recipient(conn, recipient, engine.current_usn(conn) + 1, None)
+        directory_rows.insert_recipient(conn, recipient, current_usn(conn) + 1, None)
         conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'usn'")
 
 
@@ -455,7 +455,7 @@ def test_the_helper_process_changes_speed_not_results(
                 person_fast(each, f"u{n:03d}", f"G{n % 7}", f"S{n % 5}", "Sales" if n % 3 else "")
         edited: list[str] = []
 
-        def edit(progress: engine.Progress) -> None:
+        def edit(progress: rus.Progress) -> None:
             if progress.done == 50:
                 time.sleep(1.0)  # the helper starts and reads ahead, u201's batch included
             if progress.done == 150 and not edited:
@@ -463,7 +463,7 @@ def test_the_helper_process_changes_speed_not_results(
                 recipients.edit_recipient(store, "u201", attributes={"givenName": "Late"})
                 edited.append("u201")
 
-        with caplog.at_level(logging.INFO, logger="app.rus.engine"):
+        with caplog.at_level(logging.INFO, logger="app.rus.runner"):
             with_helper = rus.run(copy, "rebuild", batch_size=50, helper=True, on_progress=edit)
         used = [r.args for r in caplog.records if "prepared by the helper" in r.getMessage()]
         assert used and used[0][1] > 0, used  # type: ignore[index,operator]
@@ -482,7 +482,7 @@ def person_fast(store: Store, alias: str, given: str, surname: str, department: 
         attributes["department"] = department
     with store.write() as conn:
         recipient = Recipient(alias=alias, attributes=attributes)
-        directory_rows.insert_recipient(conn, recipient, engine.current_usn(conn) + 1, None)
+        directory_rows.insert_recipient(conn, recipient, current_usn(conn) + 1, None)
         conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'usn'")
 
 
@@ -498,7 +498,7 @@ def foreign_lease(store: Store) -> Iterator[str]:
     """The lease held by another (pretend) process for 30 s."""
     owner = "otherhost:4242:abcdef01"
     with store.write() as conn:
-        assert rus_rows.acquire_lease(conn, owner, engine.time.time(), 30) == owner
+        assert rus_rows.acquire_lease(conn, owner, time.time(), 30) == owner
     yield owner
 
 
@@ -523,7 +523,7 @@ def test_a_run_waits_for_another_processs_run(store: Store, foreign_lease: str) 
 
 def test_an_expired_lease_is_taken_over(store: Store) -> None:
     with store.write() as conn:
-        rus_rows.acquire_lease(conn, "crashed:1:00000000", engine.time.time() - 60, 30)
+        rus_rows.acquire_lease(conn, "crashed:1:00000000", time.time() - 60, 30)
     person(store, "a")
     assert run(store).examined == 1
 
@@ -572,7 +572,7 @@ def test_the_runs_policy_matching_agrees_with_effective_policy(filters: list[str
     """The run remembers effective policies per look-alike recipient; never a different answer."""
     rules = [RecipientPolicy(name=f"P{n}", filter=f, priority=n + 1) for n, f in enumerate(filters)]
     ordered = [*rules, RecipientPolicy(name="Default", filter="(mailNickname=*)", is_default=True)]
-    matcher = engine.PolicySet(ordered)
+    matcher = policies.PolicySet(ordered)
     values = {
         "department": ["", "Sales", "sales", "Support"],
         "l": ["", "Berlin", "Paris"],

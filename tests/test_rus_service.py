@@ -15,7 +15,7 @@ import pytest
 from app import policies, rus
 from app.directory import recipients
 from app.errors import PostroomError
-from app.rus import engine
+from app.rus import runner
 from app.rus.schedule import (
     EMPTY_WEEK,
     NEVER_WARNING,
@@ -356,8 +356,8 @@ def test_the_engine_is_importable_without_qt() -> None:
 
 
 def test_helper_is_not_used_in_a_frozen_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.rus import prepare
+    from app.rus import helper
 
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    assert not prepare.helper_possible()
-    assert engine.HELPER_MIN_OBJECTS == prepare.HELPER_MIN_OBJECTS
+    assert not helper.helper_possible()
+    assert runner.HELPER_MIN_OBJECTS == helper.HELPER_MIN_OBJECTS

@@ -11,7 +11,7 @@ from app import rus
 from app.cli.common import Context, add_json_flag, emit
 from app.cli.policy import display_rule
 from app.errors import PostroomError
-from app.rus.engine import Progress, describe_owner
+from app.rus.runner import Progress, describe_owner
 from app.rus.schedule import MODES, parse_week
 from app.store.rus import RunRecord
 

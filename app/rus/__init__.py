@@ -2,13 +2,15 @@
 
 - ``RecipientUpdateService`` (``service``): the background thread the console and
   ``postroom serve`` run, with requests, cancel, progress listeners and the schedule.
-- ``run`` (``engine``): one Update Now or Rebuild on the calling thread (``postroom rus``).
+- ``run`` (``runner``): one Update Now or Rebuild on the calling thread (``postroom rus``); per
+  object it applies ``stamping`` (the rules), ``collisions`` (free addresses) and ``slices``
+  (the writes), with a ``helper`` process preparing big runs ahead.
 - ``read_status`` (``status``) and ``explain`` (``explain``): what any process can read back.
 - ``Schedule`` (``schedule``): when the service runs by itself.
 """
 
-from app.rus.engine import Progress, run
 from app.rus.explain import AddressReason, Explanation, explain
+from app.rus.runner import Progress, run
 from app.rus.schedule import Schedule, load_schedule, make_schedule, save_schedule
 from app.rus.service import RecipientUpdateService, RusEvent, ServiceState
 from app.rus.status import RusStatus, read_status, run_errors

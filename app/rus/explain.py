@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from app.errors import NotFoundError
 from app.model import AddressRule, ProxyAddress, Recipient, RecipientPolicy
-from app.rus.engine import PolicySet, applied_since_stamp, judge
+from app.policies.effective import PolicySet
+from app.rus.stamping import applied_since_stamp, judge
 from app.store import Store
 from app.store import directory as directory_rows
 from app.store import policies as policy_rows

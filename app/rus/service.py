@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -11,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from app import policies
-from app.rus import engine
-from app.rus.engine import BATCH_SIZE, Progress
+from app.policies.catalog import apply_policy
+from app.rus.runner import BATCH_SIZE, Progress, describe_owner, new_owner, run
 from app.rus.schedule import Schedule, load_schedule, save_schedule
-from app.store import Store
+from app.store import DatabaseError, Store
 from app.store import rus as rows
 from app.store.rus import RunKind, RunRecord
 
@@ -73,7 +71,7 @@ class RecipientUpdateService:
         self._poll = poll_interval
         self._batch_size = batch_size
         self._clock = clock
-        self._owner = engine.new_owner()
+        self._owner = new_owner()
         self._cond = threading.Condition()
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
@@ -140,7 +138,7 @@ class RecipientUpdateService:
         Marking is one short write on the calling thread; raises PostroomError (NotFoundError)
         if there is no such policy.
         """
-        policies.apply_policy(self._store, policy_name)
+        apply_policy(self._store, policy_name)
         self._request("update")
 
     def cancel(self) -> None:
@@ -236,7 +234,7 @@ class RecipientUpdateService:
             if kind is None:
                 try:
                     kind = self._scheduled_run()
-                except sqlite3.Error as error:  # e.g. the database is locked for long
+                except DatabaseError as error:  # e.g. the database is locked for long
                     log.warning("the Recipient Update Service cannot read its schedule: %s", error)
                     kind = None
             if kind is not None:
@@ -286,7 +284,7 @@ class RecipientUpdateService:
         record: RunRecord | None = None
         crashed = False
         try:
-            record = engine.run(
+            record = run(
                 self._store,
                 kind,
                 owner=self._owner,
@@ -303,7 +301,7 @@ class RecipientUpdateService:
                 # Do not start again by ourselves until something changes (or a while passes).
                 try:
                     self._quiet_counter = self._store.change_counter()
-                except sqlite3.Error:
+                except DatabaseError:
                     self._quiet_counter = None
                 self._seen_counter = None
                 if crashed or (record is not None and record.outcome == "failed"):
@@ -323,7 +321,7 @@ class RecipientUpdateService:
         self._emit(RusEvent("running", progress=progress))
 
     def _on_wait(self, holder: str) -> None:
-        self._set_state("waiting", waiting_for=engine.describe_owner(holder))
+        self._set_state("waiting", waiting_for=describe_owner(holder))
 
     def _set_state(self, state: ServiceState, waiting_for: str = "") -> None:
         self._state = state

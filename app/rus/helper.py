@@ -1,4 +1,4 @@
-"""Work a big run can do ahead in a helper process: read recipients, find policies, make names.
+"""The RUS helper process: reads recipients, finds policies and makes names ahead of a big run.
 
 A Rebuild spends most of its time in Python: finding each object's effective policy and
 generating the local parts of its addresses. Neither needs the write lock, so for big runs a
@@ -30,6 +30,7 @@ from typing import IO, Any
 from app.directory import addressing
 from app.errors import PostroomError
 from app.model import RecipientPolicy
+from app.policies.effective import PolicySet, name_values
 from app.store import policies as policy_rows
 from app.store import rus as rows
 
@@ -59,9 +60,6 @@ class PreparedBatch:
 
 def prepare_batch(database: Path, ids: Sequence[int]) -> PreparedBatch:
     """Read and work out these recipients (in the helper process)."""
-    # Imported here: the engine imports this module.
-    from app.rus.engine import PolicySet, name_values
-
     with rows.read_snapshot(database) as conn:
         loaded = tuple(policy_rows.load_policies(conn))
         recipients = rows.load_for_stamping(conn, ids)
@@ -132,7 +130,7 @@ class Preparer:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
         self._process = subprocess.Popen(
-            [sys.executable, "-c", "from app.rus.prepare import serve; serve()"],
+            [sys.executable, "-c", "from app.rus.helper import serve; serve()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,  # a helper that fails is only not used (and logged)
