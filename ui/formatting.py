@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.directory import addressing
+from app.model import SMTP, AddressRule, ProxyAddress
 
 
 def local_time(stamp: str) -> str:
@@ -36,3 +37,8 @@ def shown_smtp(address: str | None) -> str:
     if not at:
         return address
     return f"{local}@{addressing.display_domain(domain)}"
+
+
+def shown_address(item: AddressRule | ProxyAddress) -> str:
+    """A policy's rule or a recipient's address as lists show it: SMTP domains in Unicode."""
+    return shown_smtp(item.address) if item.type.upper() == SMTP else item.address

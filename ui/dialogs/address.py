@@ -24,7 +24,7 @@ from app.directory import addressing
 from app.errors import ConflictError, PostroomError
 from app.model import SMTP, AddressRule
 from ui import messages
-from ui.models.rules import shown_address
+from ui.formatting import shown_address
 
 CUSTOM = "custom"
 SAMPLE = addressing.NameValues(

@@ -5,19 +5,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -28,10 +25,11 @@ from app.model import DEFAULT_POLICY_NAME, SMTP, AddressRule, RecipientPolicy
 from app.store import Store
 from ui import icons, messages
 from ui.dialogs.address import CUSTOM, AddressTypeDialog, CustomAddressDialog, SmtpAddressDialog
+from ui.dialogs.address_list import AddressListEditor
 from ui.dialogs.filter_builder import FindRecipientsDialog
 from ui.dialogs.property_sheet import PropertyPage, PropertySheet, buddy_label
-from ui.formatting import local_time
-from ui.models.rules import RuleListModel, shown_address
+from ui.formatting import local_time, shown_address
+from ui.models.rules import RuleListModel
 
 log = logging.getLogger(__name__)
 
@@ -170,49 +168,23 @@ class EmailAddressesPage(PropertyPage[RecipientPolicy]):
         self.is_default = False
         self.rules = RuleListModel(self)
         self.rules.edited.connect(self._emit_changed)
-        self.rules.edited.connect(self.update_buttons)
-        self.view = QTreeView(self)
+        self.editor = AddressListEditor(
+            self.rules, self.new_rule, self.edit_rule, self._locked_remove, self
+        )
+        self.view = self.editor.view
         self.view.setObjectName("rules")
-        self.view.setRootIsDecorated(False)
-        self.view.setUniformRowHeights(True)
-        self.view.setModel(self.rules)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.header().setStretchLastSection(True)
-        self.view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.view.setMinimumWidth(360)
-        self.view.selectionModel().selectionChanged.connect(self.update_buttons)
-        self.view.doubleClicked.connect(lambda _index: self.edit_rule())
-
-        self.new_button = QPushButton("Ne&w...", self)
-        self.edit_button = QPushButton("&Edit...", self)
-        self.remove_button = QPushButton("&Remove", self)
-        self.primary_button = QPushButton("&Set as Primary", self)
-        for button, name in (
-            (self.new_button, "new"),
-            (self.edit_button, "edit"),
-            (self.remove_button, "remove"),
-            (self.primary_button, "setPrimary"),
-        ):
-            button.setObjectName(name)
-        self.new_button.clicked.connect(self.new_rule)
-        self.edit_button.clicked.connect(self.edit_rule)
-        self.remove_button.clicked.connect(self.remove_rule)
-        self.primary_button.clicked.connect(self.set_primary)
+        self.new_button = self.editor.new_button
+        self.edit_button = self.editor.edit_button
+        self.remove_button = self.editor.remove_button
+        self.primary_button = self.editor.primary_button
+        self.current_row = self.editor.current_row
+        self.select_row = self.editor.select_row
+        self.update_buttons = self.editor.update_buttons
 
         box = QGroupBox("Generation rules", self)
         box_layout = QVBoxLayout(box)
-        box_layout.addWidget(self.view)
-        buttons = QHBoxLayout()
-        for button in (
-            self.new_button,
-            self.edit_button,
-            self.remove_button,
-            self.primary_button,
-        ):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        box_layout.addLayout(buttons)
+        box_layout.addWidget(self.editor)
         hint = QLabel(
             "Select (tick) an address to generate it and accept mail for it. "
             "The primary address is in bold and becomes the recipients' reply address.",
@@ -235,42 +207,12 @@ class EmailAddressesPage(PropertyPage[RecipientPolicy]):
 
     # -- buttons ---------------------------------------------------------------------------
 
-    def current_row(self) -> int | None:
-        index = self.view.currentIndex()
-        if not index.isValid() or not self.view.selectionModel().isSelected(index):
-            rows = self.view.selectionModel().selectedRows()
-            if not rows:
-                return None
-            index = rows[0]
-        return index.row()
-
-    def select_row(self, row: int) -> None:
-        index = self.rules.index(row, 0)
-        self.view.selectionModel().setCurrentIndex(
-            index,
-            QItemSelectionModel.SelectionFlag.ClearAndSelect
-            | QItemSelectionModel.SelectionFlag.Rows,
-        )
-
     def _locked_default_primary(self, row: int) -> bool:
         rule = self.rules.rule(row)
         return self.is_default and rule.primary and rule.is_smtp
 
-    def update_buttons(self, *_: object) -> None:
-        row = self.current_row()
-        has = row is not None
-        self.edit_button.setEnabled(has)
-        if row is not None and self._locked_default_primary(row):
-            self.remove_button.setEnabled(False)
-            self.remove_button.setToolTip(LOCKED_PRIMARY_REMOVE)
-        else:
-            self.remove_button.setEnabled(has)
-            self.remove_button.setToolTip("")
-        is_primary = row is not None and self.rules.rule(row).primary
-        self.primary_button.setEnabled(has and not is_primary)
-        self.primary_button.setToolTip(
-            "This address is already the primary address of its type." if is_primary else ""
-        )
+    def _locked_remove(self, row: int) -> str:
+        return LOCKED_PRIMARY_REMOVE if self._locked_default_primary(row) else ""
 
     def new_rule(self) -> None:
         kind = AddressTypeDialog.choose(self)
@@ -286,10 +228,7 @@ class EmailAddressesPage(PropertyPage[RecipientPolicy]):
         if rule is not None:
             self.select_row(self.rules.add(rule))
 
-    def edit_rule(self) -> None:
-        row = self.current_row()
-        if row is None:
-            return
+    def edit_rule(self, row: int) -> None:
         rule = self.rules.rule(row)
         existing = self.rules.rules()
         if rule.is_smtp:
@@ -299,31 +238,6 @@ class EmailAddressesPage(PropertyPage[RecipientPolicy]):
             edited = CustomAddressDialog.ask(self, rule, existing)
         if edited is not None and edited != rule:
             self.rules.replace(row, edited)
-
-    def remove_rule(self) -> None:
-        row = self.current_row()
-        if row is None:
-            return
-        rule = self.rules.rule(row)
-        if self._locked_default_primary(row):
-            messages.error(self, LOCKED_PRIMARY_REMOVE)
-            return
-        others = [r for n, r in enumerate(self.rules.rules()) if n != row]
-        if rule.primary and any(r.type.upper() == rule.type.upper() for r in others):
-            messages.error(
-                self,
-                f"{shown_address(rule)} is the primary {rule.type} address. "
-                "Set another address as primary before removing it.",
-            )
-            return
-        self.rules.remove(row)
-        self.update_buttons()
-
-    def set_primary(self) -> None:
-        row = self.current_row()
-        if row is not None:
-            self.rules.set_primary(row)
-            self.update_buttons()
 
 
 class DetailsPage(PropertyPage[RecipientPolicy]):

@@ -13,14 +13,13 @@ import logging
 import re
 from dataclasses import dataclass
 
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -37,12 +36,13 @@ from app.rus import Explanation
 from app.store import Store
 from ui import icons, messages
 from ui.dialogs.address import CUSTOM, AddressTypeDialog
+from ui.dialogs.address_list import AddressListEditor
 from ui.dialogs.property_sheet import PropertyPage, PropertySheet
 from ui.dialogs.recipient_address import ProxyAddressDialog
 from ui.dialogs.recipient_picker import SelectRecipientsDialog
 from ui.formatting import local_time
 from ui.models.members import RecipientRefModel
-from ui.models.proxy_addresses import ProxyAddressListModel, address_key, shown_address
+from ui.models.proxy_addresses import ProxyAddressListModel, address_key
 from ui.models.recipient_attributes import EXTENSION_ATTRIBUTES, AttributeListModel
 from ui.models.recipients import KIND_TEXT
 
@@ -227,29 +227,18 @@ class EmailAddressesPage(PropertyPage[RecipientProperties]):
         self.owner = ""
         self.addresses = ProxyAddressListModel(self)
         self.addresses.edited.connect(self._emit_changed)
-        self.addresses.edited.connect(self.update_buttons)
-        self.view = _list_view(self, "addresses")
-        self.view.setModel(self.addresses)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.view.selectionModel().selectionChanged.connect(self.update_buttons)
-        self.view.doubleClicked.connect(lambda _index: self.edit_address())
-
-        self.new_button = QPushButton("Ne&w...", self)
-        self.edit_button = QPushButton("&Edit...", self)
-        self.remove_button = QPushButton("&Remove", self)
-        self.primary_button = QPushButton("&Set as Primary", self)
-        buttons = QHBoxLayout()
-        for button, name, slot in (
-            (self.new_button, "new", self.new_address),
-            (self.edit_button, "edit", self.edit_address),
-            (self.remove_button, "remove", self.remove_address),
-            (self.primary_button, "setPrimary", self.set_primary),
-        ):
-            button.setObjectName(name)
-            button.clicked.connect(slot)
-            buttons.addWidget(button)
-        buttons.addStretch(1)
+        self.editor = AddressListEditor(
+            self.addresses, self.new_address, self.edit_address, parent=self
+        )
+        self.view = self.editor.view
+        self.view.setObjectName("addresses")
+        self.new_button = self.editor.new_button
+        self.edit_button = self.editor.edit_button
+        self.remove_button = self.editor.remove_button
+        self.primary_button = self.editor.primary_button
+        self.current_row = self.editor.current_row
+        self.select_row = self.editor.select_row
+        self.update_buttons = self.editor.update_buttons
 
         self.auto_update = QCheckBox(AUTO_UPDATE_TEXT, self)
         self.auto_update.setObjectName("autoUpdate")
@@ -271,8 +260,7 @@ class EmailAddressesPage(PropertyPage[RecipientProperties]):
 
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("E-mail addresses (the primary address of each type is in bold):"))
-        layout.addWidget(self.view, 1)
-        layout.addLayout(buttons)
+        layout.addWidget(self.editor, 1)
         layout.addWidget(self.auto_update)
         layout.addWidget(policy_box)
 
@@ -307,28 +295,6 @@ class EmailAddressesPage(PropertyPage[RecipientProperties]):
 
     # -- buttons ---------------------------------------------------------------------------
 
-    def current_row(self) -> int | None:
-        rows = self.view.selectionModel().selectedRows()
-        return rows[0].row() if rows else None
-
-    def select_row(self, row: int) -> None:
-        self.view.selectionModel().setCurrentIndex(
-            self.addresses.index(row, 0),
-            QItemSelectionModel.SelectionFlag.ClearAndSelect
-            | QItemSelectionModel.SelectionFlag.Rows,
-        )
-
-    def update_buttons(self, *_: object) -> None:
-        row = self.current_row()
-        chosen = self.addresses.address(row) if row is not None else None
-        self.edit_button.setEnabled(chosen is not None)
-        self.remove_button.setEnabled(chosen is not None)
-        primary = chosen is not None and chosen.primary
-        self.primary_button.setEnabled(chosen is not None and not primary)
-        self.primary_button.setToolTip(
-            "This address is already the primary address of its type." if primary else ""
-        )
-
     def new_address(self) -> None:
         kind = AddressTypeDialog.choose(self)
         if kind is None:
@@ -342,10 +308,7 @@ class EmailAddressesPage(PropertyPage[RecipientProperties]):
         if proxy is not None:
             self.select_row(self.addresses.add(proxy))
 
-    def edit_address(self) -> None:
-        row = self.current_row()
-        if row is None:
-            return
+    def edit_address(self, row: int) -> None:
         old = self.addresses.address(row)
         edited = ProxyAddressDialog.ask(
             self, self.store, old.type, old, self.addresses.addresses(), self.owner
@@ -353,32 +316,6 @@ class EmailAddressesPage(PropertyPage[RecipientProperties]):
         if edited is not None and edited != old:
             self.addresses.replace(row, edited)
             self.select_row(row)
-
-    def remove_address(self) -> None:
-        row = self.current_row()
-        if row is None:
-            return
-        proxy = self.addresses.address(row)
-        others = [
-            p
-            for n, p in enumerate(self.addresses.addresses())
-            if n != row and p.type.upper() == proxy.type.upper()
-        ]
-        if proxy.primary and others:
-            messages.error(
-                self,
-                f"{shown_address(proxy)} is the primary {proxy.type} address. "
-                "Set another address as primary before removing it.",
-            )
-            return
-        self.addresses.remove(row)
-        self.update_buttons()
-
-    def set_primary(self) -> None:
-        row = self.current_row()
-        if row is not None:
-            self.addresses.set_primary(row)
-            self.update_buttons()
 
 
 def explain_text(explanation: Explanation) -> str:

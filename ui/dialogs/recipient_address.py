@@ -22,7 +22,8 @@ from app.errors import ConflictError, PostroomError
 from app.model import SMTP, ProxyAddress
 from app.store import Store
 from ui import messages
-from ui.models.proxy_addresses import address_key, shown_address
+from ui.formatting import shown_address
+from ui.models.proxy_addresses import address_key
 
 ERROR_STYLE = "color: #b00020;"
 WARNING_STYLE = "color: #8a5a00;"

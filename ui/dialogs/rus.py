@@ -6,14 +6,10 @@ import dataclasses
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelectionModel,
     QModelIndex,
-    QObject,
-    QPersistentModelIndex,
     Qt,
 )
-from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -31,7 +27,6 @@ from PySide6.QtWidgets import (
 )
 
 from app.rus.schedule import (
-    DAY_NAMES,
     EMPTY_WEEK,
     MODE_LABELS,
     MODES,
@@ -44,57 +39,7 @@ from app.store.rus import RunRecord
 from ui import messages
 from ui.dialogs.property_sheet import PropertyPage, PropertySheet, buddy_label
 from ui.formatting import local_time
-
-Index = QModelIndex | QPersistentModelIndex
-RUN_COLOR = QColor("#2f6fb5")
-
-
-class ScheduleModel(QAbstractTableModel):
-    """The weekly grid: seven days (rows) of 24 hours (columns); a filled cell runs."""
-
-    def __init__(self, week: Week, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._grid = [list(day) for day in week]
-
-    def week(self) -> Week:
-        return tuple(tuple(day) for day in self._grid)
-
-    def set_cells(self, indexes: list[QModelIndex], run: bool) -> None:
-        for index in indexes:
-            if index.isValid():
-                self._grid[index.row()][index.column()] = run
-                self.dataChanged.emit(index, index)
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else 7
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else 24
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        run = self._grid[index.row()][index.column()]
-        if role == Qt.ItemDataRole.BackgroundRole:
-            return QBrush(RUN_COLOR) if run else None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            hour = index.column()
-            state = "runs" if run else "does not run"
-            return f"{DAY_NAMES[index.row()]} {hour:02d}:00-{hour:02d}:59: {state}"
-        if role == Qt.ItemDataRole.UserRole:
-            return run
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        if orientation == Qt.Orientation.Vertical and 0 <= section < 7:
-            return DAY_NAMES[section]
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < 24:
-            return str(section)
-        return None
+from ui.models.schedule import ScheduleModel
 
 
 class ScheduleDialog(QDialog):

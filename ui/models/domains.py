@@ -1,30 +1,10 @@
-"""The Domains list and a domain's DNS results as Qt models, and what "a route onward" means.
-
-A shared-namespace domain (a rule without "This organization is responsible for all mail
-delivery to this address") delivers the addresses Postroom knows and sends the rest onward. The
-SMTP service (``app.smtp.routing``) sends it onward through the ``smart_host`` setting when one
-is set, else to the domain's mail exchangers from DNS (MX, else A / AAAA). So a shared domain has
-a route onward when:
-
-- a smart host is set and it is not this server (same host and one of our listen ports), or
-- no smart host is set and DNS names mail exchangers for the domain, none of them this server.
-
-It has none when the smart host is this server, or DNS says the domain takes no mail (null MX,
-NXDOMAIN, no host), or its MX points back here, which is the usual shared-namespace setup and
-needs a smart host for the other mail system. Until DNS has been asked, or when it did not
-answer, the route is not confirmed; the list flags that too, and says which it is.
-
-The models run on the GUI thread; ``route_by_dns`` blocks on DNS and runs on a worker.
-"""
+"""The Domains list and a domain's DNS results as Qt models (the route rule: app.dns.routes)."""
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
 from typing import Any, Literal
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
@@ -32,12 +12,10 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
 from app.directory import addressing
-from app.dns import checks as dns_check
-from app.dns.checks import CheckResult, DnsConfig, Status
+from app.dns.findings import CheckResult, Status
 from app.dns.health import CheckedResults
-from app.errors import PostroomError
+from app.dns.routes import Route, RouteState
 from app.model import RecipientPolicy
-from app.settings import Settings, parse_host_port
 from ui import icons
 from ui.models.table import RowTableModel
 
@@ -93,110 +71,12 @@ def short_time(moment: datetime) -> str:
 # -- the route onward ------------------------------------------------------------------------------
 
 
-class RouteState(Enum):
-    """Whether mail for a shared domain has somewhere to go besides this server."""
-
-    ROUTED = "routed"
-    NONE = "none"  # a smart host that is this server, null MX, NXDOMAIN, MX back to here
-    UNCONFIRMED = "unconfirmed"  # DNS not asked yet, or it did not answer
-
-
-@dataclass(frozen=True)
-class Route:
-    """Where mail for a shared domain goes onward, and what to do when it cannot."""
-
-    state: RouteState
-    text: str
-    #: When DNS was asked (None: decided from the settings alone).
-    checked_at: datetime | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.state is RouteState.ROUTED
-
-
-def our_host_names(settings: Settings, *, resolve: bool = False) -> set[str]:
-    """The names this server answers to. ``resolve`` adds the fully qualified name, which may
-    ask DNS: only on a worker thread."""
-    names = {"localhost", socket.gethostname().lower()}
-    if settings.fqdn:
-        names.add(settings.fqdn.lower())
-    if settings.public_name:
-        names.add(settings.public_name.lower())
-    if resolve:
-        names.add(settings.host_name.lower().rstrip("."))
-    return {name for name in names if name}
-
-
-def route_by_settings(settings: Settings) -> Route | None:
-    """The route the smart host gives (None: no smart host is set, DNS decides). No I/O."""
-    if not settings.smart_host:
-        return None
-    try:
-        host, port = parse_host_port(settings.smart_host, 25)
-    except PostroomError:
-        return Route(
-            RouteState.NONE,
-            f"The smart host setting '{settings.smart_host}' is not HOST[:PORT]; "
-            "correct it on the Delivery tab of the Default SMTP Virtual Server.",
-        )
-    listen = [parse_host_port(text) for text in settings.listen]
-    ours = host.lower() in our_host_names(settings) or _is_own_address(host, listen)
-    if ours and port in {listen_port for _, listen_port in listen}:
-        return Route(
-            RouteState.NONE,
-            f"The smart host {settings.smart_host} is this server, so the mail would loop. "
-            "Set the smart host to the other mail system that shares the domain.",
-        )
-    return Route(RouteState.ROUTED, f"Onward through the smart host {settings.smart_host}.")
-
-
-def route_by_dns(domain: str, config: DnsConfig, our_names: Iterable[str]) -> Route:
-    """Where DNS sends mail for ``domain`` that is not for a known address. Worker thread only:
-    blocks on DNS for up to a few lifetimes."""
-    shown = addressing.display_domain(domain)
-    names = {name.lower().rstrip(".") for name in our_names}
-    checked_at = datetime.now().astimezone()
-    try:
-        exchangers = dns_check.mail_exchangers(domain, config)
-    except dns_check.UndeliverableError as error:
-        return Route(
-            RouteState.NONE,
-            f"{error} Mail to unknown addresses in {shown} cannot go onward: set a smart host "
-            "for the other mail system, or make the domain authoritative.",
-            checked_at,
-        )
-    except PostroomError as error:
-        return Route(
-            RouteState.UNCONFIRMED,
-            f"The route onward could not be confirmed: {error} Check DNS again later.",
-            checked_at,
-        )
-    hosts = ", ".join(addressing.display_domain(mx.host) for mx in exchangers)
-    back_here = [mx.host for mx in exchangers if mx.host.lower() in names]
-    if back_here:
-        return Route(
-            RouteState.NONE,
-            f"DNS sends mail for {shown} to this server ({hosts}), so mail for addresses that "
-            "are not here would loop. Set a smart host for the other mail system that shares "
-            "the domain (Default SMTP Virtual Server > Properties > Delivery).",
-            checked_at,
-        )
-    return Route(RouteState.ROUTED, f"Onward by DNS to {hosts}.", checked_at)
-
-
-def _is_own_address(host: str, listen: Sequence[tuple[str, int]]) -> bool:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return ip.is_loopback or ip.is_unspecified or any(host == own for own, _ in listen)
-
-
+#: A shared domain's route before Check DNS has asked (and no smart host decides it).
 NOT_CHECKED_ROUTE = Route(
     RouteState.UNCONFIRMED,
     "No smart host is set and DNS has not been checked yet, so nothing confirms that mail for "
-    "addresses that are not here can go onward. Use Check DNS, or set a smart host.",
+    "addresses that are not here can go onward.",
+    "Use Check DNS, or set a smart host.",
 )
 
 

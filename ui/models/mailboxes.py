@@ -7,14 +7,12 @@ from collections.abc import Hashable, Sequence
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QFont
 
 from app.mailstore.mailboxes import MailboxSummary, MessageSummary
 from ui import icons
-from ui.models.table import OBJECT_ROLE, SORT_ROLE, RowTableModel
-
-Index = QModelIndex | QPersistentModelIndex
+from ui.models.table import Index, RowTableModel
 
 
 def size_text(size: int) -> str:
@@ -79,7 +77,7 @@ class MailboxListModel(RowTableModel[MailboxSummary]):
         return "\n".join(lines)
 
 
-class MessageListModel(QAbstractTableModel):
+class MessageListModel(RowTableModel[MessageSummary]):
     """A mailbox's messages: From | Subject | Received | Size, newest first.
 
     Holds every message's summary but shows them ``BATCH`` rows at a time (``canFetchMore`` /
@@ -93,7 +91,6 @@ class MessageListModel(QAbstractTableModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._all: list[MessageSummary] = []
         self._shown = 0
         self._sort_column = self.COL_RECEIVED
         self._sort_order = Qt.SortOrder.DescendingOrder
@@ -103,27 +100,25 @@ class MessageListModel(QAbstractTableModel):
     def set_messages(self, messages: Sequence[MessageSummary]) -> None:
         """Replace the list (a reset: the caller restores its selection by key)."""
         self.beginResetModel()
-        self._all = self._sorted(messages)
-        self._shown = min(len(self._all), max(self._shown, self.BATCH))
+        self._rows = self._sorted(messages)
+        self._shown = min(len(self._rows), max(self._shown, self.BATCH))
         self.endResetModel()
 
     def total(self) -> int:
         """Every message, fetched or not."""
-        return len(self._all)
+        return len(self._rows)
 
     def message(self, row: int) -> MessageSummary:
-        return self._all[row]
+        return self._rows[row]
 
-    def row_of(self, key: str) -> int | None:
+    def row_of(self, key: Hashable) -> int | None:
         """The row of the message with this Maildir key, fetching rows up to it; None if absent."""
-        for number, item in enumerate(self._all):
-            if item.key == key:
-                if number >= self._shown:
-                    self.beginInsertRows(QModelIndex(), self._shown, number)
-                    self._shown = number + 1
-                    self.endInsertRows()
-                return number
-        return None
+        number = super().row_of(key)
+        if number is not None and number >= self._shown:
+            self.beginInsertRows(QModelIndex(), self._shown, number)
+            self._shown = number + 1
+            self.endInsertRows()
+        return number
 
     def _sort_key(self, message: MessageSummary) -> Any:
         column = self._sort_column
@@ -142,21 +137,51 @@ class MessageListModel(QAbstractTableModel):
             reverse=self._sort_order == Qt.SortOrder.DescendingOrder,
         )
 
-    # -- QAbstractTableModel ---------------------------------------------------------------
+    # -- RowTableModel ---------------------------------------------------------------------
+
+    def key(self, row: MessageSummary) -> Hashable:
+        return row.key
+
+    def display(self, row: MessageSummary, column: int) -> str:
+        if column == self.COL_FROM:
+            return row.sender or "(no sender)"
+        if column == self.COL_SUBJECT:
+            return row.subject or "(no subject)"
+        if column == self.COL_RECEIVED:
+            return time_text(row.received)
+        return size_text(row.size)
+
+    def sort_value(self, row: MessageSummary, column: int) -> Any:
+        if column == self.COL_FROM:
+            return row.sender.casefold()
+        if column == self.COL_SUBJECT:
+            return row.subject.casefold()
+        if column == self.COL_SIZE:
+            return row.size
+        return row.received
+
+    def font(self, row: MessageSummary, column: int) -> Any:
+        if not row.unread:
+            return None
+        font = QFont()
+        font.setBold(True)
+        return font
+
+    def alignment(self, row: MessageSummary, column: int) -> Qt.AlignmentFlag | None:
+        return Qt.AlignmentFlag.AlignRight if column == self.COL_SIZE else None
+
+    # -- QAbstractTableModel: a batch at a time, sorted here -------------------------------
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else self._shown
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
     def canFetchMore(self, parent: Index) -> bool:
-        return not parent.isValid() and self._shown < len(self._all)
+        return not parent.isValid() and self._shown < len(self._rows)
 
     def fetchMore(self, parent: Index) -> None:
-        if parent.isValid() or self._shown >= len(self._all):
+        if parent.isValid() or self._shown >= len(self._rows):
             return
-        last = min(len(self._all), self._shown + self.BATCH) - 1
+        last = min(len(self._rows), self._shown + self.BATCH) - 1
         self.beginInsertRows(QModelIndex(), self._shown, last)
         self._shown = last + 1
         self.endInsertRows()
@@ -166,50 +191,5 @@ class MessageListModel(QAbstractTableModel):
             return
         self.beginResetModel()
         self._sort_column, self._sort_order = column, order
-        self._all = self._sorted(self._all)
+        self._rows = self._sorted(self._rows)
         self.endResetModel()
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= self._shown:
-            return None
-        message = self._all[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            if column == self.COL_FROM:
-                return message.sender or "(no sender)"
-            if column == self.COL_SUBJECT:
-                return message.subject or "(no subject)"
-            if column == self.COL_RECEIVED:
-                return time_text(message.received)
-            return size_text(message.size)
-        if role == SORT_ROLE:
-            return self._sort_key_of(message, column)
-        if role == OBJECT_ROLE:
-            return message
-        if role == Qt.ItemDataRole.FontRole and message.unread:
-            font = QFont()
-            font.setBold(True)
-            return font
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == self.COL_SIZE:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def _sort_key_of(self, message: MessageSummary, column: int) -> Any:
-        if column == self.COL_FROM:
-            return message.sender.casefold()
-        if column == self.COL_SUBJECT:
-            return message.subject.casefold()
-        if column == self.COL_SIZE:
-            return message.size
-        return message.received
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.HEADERS)
-        ):
-            return self.HEADERS[section]
-        return None

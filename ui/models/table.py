@@ -27,7 +27,11 @@ class RowTableModel(QAbstractTableModel, Generic[T]):
     """Rows of engine objects, keyed so that a refresh keeps selections and scroll position.
 
     Subclasses set ``HEADERS`` (one per ``COL_*`` constant) and implement ``key``,
-    ``display`` and optionally ``sort_value``, ``decoration``, ``font``, ``tooltip``.
+    ``display`` and optionally ``sort_value``, ``decoration``, ``font``, ``tooltip``,
+    ``alignment``; an editable list also ``check_state`` / ``checkable`` / ``set_checked``
+    (a check box) or ``editable`` / ``set_value`` (in-place editing). A list edited in a sheet
+    changes its rows with ``reset_rows``, ``append_row``, ``remove_row`` and ``replace_row``; a list
+    shown a batch at a time overrides ``rowCount`` (``data`` never reads past it).
     GUI thread only.
     """
 
@@ -57,6 +61,29 @@ class RowTableModel(QAbstractTableModel, Generic[T]):
     def tooltip(self, row: T, column: int) -> str | None:
         return None
 
+    def alignment(self, row: T, column: int) -> Qt.AlignmentFlag | None:
+        return None
+
+    def check_state(self, row: T, column: int) -> Qt.CheckState | None:
+        """The cell's check box, None for a cell without one."""
+        return None
+
+    def checkable(self, row: T, column: int) -> bool:
+        """Whether the user may tick or clear the cell's check box."""
+        return False
+
+    def set_checked(self, number: int, column: int, checked: bool) -> bool:
+        """The user ticked or cleared a checkable cell; True if the row changed."""
+        return False
+
+    def editable(self, row: T, column: int) -> bool:
+        """Whether the cell is edited in place (double-click or F2)."""
+        return False
+
+    def set_value(self, number: int, column: int, value: Any) -> bool:
+        """The user edited an editable cell; True if the row changed."""
+        return False
+
     # -- access ----------------------------------------------------------------------------
 
     def rows(self) -> list[T]:
@@ -71,6 +98,40 @@ class RowTableModel(QAbstractTableModel, Generic[T]):
                 return number
         return None
 
+    def reset_rows(self, rows: Sequence[T]) -> None:
+        """Replace the contents whole (a reset), e.g. when a sheet opens."""
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def append_row(self, item: T) -> int:
+        """Add a row at the end; its number."""
+        number = len(self._rows)
+        self.beginInsertRows(QModelIndex(), number, number)
+        self._rows.append(item)
+        self.endInsertRows()
+        return number
+
+    def remove_row(self, number: int) -> T:
+        """Take a row out; the object it held."""
+        self.beginRemoveRows(QModelIndex(), number, number)
+        item = self._rows.pop(number)
+        self.endRemoveRows()
+        return item
+
+    def replace_row(self, number: int, item: T) -> bool:
+        """Put ``item`` in row ``number``; True (and ``dataChanged``) if that changed it."""
+        if self._rows[number] == item:
+            return False
+        self._rows[number] = item
+        self.row_changed(number)
+        return True
+
+    def row_changed(self, number: int) -> None:
+        """Tell the views that every cell of a row may have changed."""
+        last_column = max(len(self.HEADERS) - 1, 0)
+        self.dataChanged.emit(self.index(number, 0), self.index(number, last_column))
+
     def set_rows(self, new_rows: Sequence[T]) -> None:
         """Replace the contents: removed rows go, changed rows update, new rows are appended."""
         wanted = {self.key(item): item for item in new_rows}
@@ -80,14 +141,10 @@ class RowTableModel(QAbstractTableModel, Generic[T]):
                 del self._rows[number]
                 self.endRemoveRows()
         present = set()
-        last_column = max(len(self.HEADERS) - 1, 0)
         for number, item in enumerate(self._rows):
             key = self.key(item)
             present.add(key)
-            fresh = wanted[key]
-            if fresh != item:
-                self._rows[number] = fresh
-                self.dataChanged.emit(self.index(number, 0), self.index(number, last_column))
+            self.replace_row(number, wanted[key])
         added = [item for key, item in wanted.items() if key not in present]
         if added:
             first = len(self._rows)
@@ -104,7 +161,7 @@ class RowTableModel(QAbstractTableModel, Generic[T]):
         return 0 if parent.isValid() else len(self.HEADERS)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._rows):
+        if not index.isValid() or index.row() >= self.rowCount():
             return None
         row = self._rows[index.row()]
         column = index.column()
@@ -120,7 +177,34 @@ class RowTableModel(QAbstractTableModel, Generic[T]):
             return self.font(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:
             return self.tooltip(row, column)
+        if role == Qt.ItemDataRole.CheckStateRole:
+            return self.check_state(row, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            alignment = self.alignment(row, column)
+            return None if alignment is None else int(alignment | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        if not index.isValid() or index.row() >= self.rowCount():
+            return flags
+        row, column = self._rows[index.row()], index.column()
+        if self.checkable(row, column):
+            flags |= Qt.ItemFlag.ItemIsUserCheckable
+        if self.editable(row, column):
+            flags |= Qt.ItemFlag.ItemIsEditable
+        return flags
+
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if not index.isValid() or index.row() >= self.rowCount():
+            return False
+        row, column = self._rows[index.row()], index.column()
+        if role == Qt.ItemDataRole.CheckStateRole and self.checkable(row, column):
+            checked = value in (Qt.CheckState.Checked, Qt.CheckState.Checked.value)
+            return self.set_checked(index.row(), column, checked)
+        if role == Qt.ItemDataRole.EditRole and self.editable(row, column):
+            return self.set_value(index.row(), column, value)
+        return False
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole

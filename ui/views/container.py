@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ui import icons
 from ui.actions import MenuEntry
 from ui.formatting import plural
-from ui.models.table import RowTableModel
+from ui.models.nodes import ChildNodesModel
 from ui.node import Node
 from ui.views.base import ResultView
 
 if TYPE_CHECKING:
     from ui.console import Console
-
-
-class ChildNodesModel(RowTableModel[Node]):
-    """The children of a tree node, as MMC lists them in the result pane."""
-
-    COL_NAME, COL_DESCRIPTION = range(2)
-    HEADERS = ("Name", "Description")
-
-    def key(self, row: Node) -> Hashable:
-        return row.key
-
-    def display(self, row: Node, column: int) -> str:
-        return row.title if column == self.COL_NAME else row.description
-
-    def sort_value(self, row: Node, column: int) -> Any:
-        # Keep the tree's own order when sorted by name, as MMC does for containers.
-        return row.row() if column == self.COL_NAME else row.description.casefold()
-
-    def decoration(self, row: Node, column: int) -> Any:
-        return icons.icon(row.icon)
 
 
 class ContainerView(ResultView):

@@ -3,112 +3,31 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
-from PySide6.QtGui import QAction, QFont
+from PySide6.QtGui import QAction
 
 from app import policies
 from app.errors import PostroomError
 from app.model import DEFAULT_POLICY_NAME, RecipientPolicy
-from ui import icons, messages
+from ui import messages
 from ui.actions import MenuEntry, SubMenu, make_action, set_enabled
 from ui.dialogs.policy import PolicyDialog
-from ui.formatting import local_time, plural
-from ui.models.table import RowTableModel
+from ui.formatting import plural
+from ui.models.policies import PolicyListModel
 from ui.views.base import ResultView
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ui.console import Console
     from ui.node import Node
 
 log = logging.getLogger(__name__)
-
-Index = QModelIndex | QPersistentModelIndex
 
 DEFAULT_LOCKED_DELETE = f"The {DEFAULT_POLICY_NAME} cannot be deleted."
 DEFAULT_LOCKED_RENAME = f"The {DEFAULT_POLICY_NAME} cannot be renamed."
 DEFAULT_LOCKED_MOVE = (
     f"The {DEFAULT_POLICY_NAME} always has the lowest priority and cannot be moved."
 )
-
-
-class PolicyListModel(RowTableModel[RecipientPolicy]):
-    """Recipient policies: Name | Priority | Filter Rule | Last Modified."""
-
-    COL_NAME, COL_PRIORITY, COL_FILTER, COL_MODIFIED = range(4)
-    HEADERS = ("Name", "Priority", "Filter Rule", "Last Modified")
-
-    def __init__(
-        self,
-        parent: QObject | None = None,
-        rename: Callable[[RecipientPolicy, str], bool] | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self._rename = rename
-
-    def key(self, row: RecipientPolicy) -> Hashable:
-        return row.id
-
-    def display(self, row: RecipientPolicy, column: int) -> str:
-        if column == self.COL_NAME:
-            return row.name
-        if column == self.COL_PRIORITY:
-            return row.priority_text
-        if column == self.COL_FILTER:
-            return row.filter
-        return local_time(row.modified)
-
-    def sort_value(self, row: RecipientPolicy, column: int) -> Any:
-        if column == self.COL_PRIORITY:
-            return row.priority if row.priority is not None else 1 << 30
-        if column == self.COL_MODIFIED:
-            return row.modified
-        return super().sort_value(row, column)
-
-    def decoration(self, row: RecipientPolicy, column: int) -> Any:
-        return icons.icon("policy")
-
-    def font(self, row: RecipientPolicy, column: int) -> Any:
-        if row.apply_pending and column == self.COL_NAME:
-            font = QFont()
-            font.setItalic(True)
-            return font
-        return None
-
-    def tooltip(self, row: RecipientPolicy, column: int) -> str | None:
-        if row.apply_pending:
-            return "Waiting for the Recipient Update Service to apply this policy."
-        if column == self.COL_FILTER and not row.filter:
-            return "No filter yet: this policy applies to nobody. Set one in its properties."
-        return None
-
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        flags = super().flags(index)
-        if (
-            index.isValid()
-            and index.column() == self.COL_NAME
-            and self._rename is not None
-            and not self.row_object(index.row()).is_default
-        ):
-            flags |= Qt.ItemFlag.ItemIsEditable
-        return flags
-
-    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
-        if (
-            role != Qt.ItemDataRole.EditRole
-            or not index.isValid()
-            or index.column() != self.COL_NAME
-            or self._rename is None
-        ):
-            return False
-        policy = self.row_object(index.row())
-        if str(value) == policy.name:
-            return False
-        return self._rename(policy, str(value))
 
 
 class RecipientPoliciesView(ResultView):

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Hashable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction
 
 from app.errors import PostroomError
-from ui import icons, messages
+from ui import messages
 from ui.actions import MenuEntry, make_action, set_enabled
 from ui.dialogs.rus import RusPropertiesDialog
 from ui.formatting import plural
-from ui.models.table import RowTableModel
+from ui.models.rus import RusListModel, RusRow
 from ui.views.base import ResultView
 
 if TYPE_CHECKING:
@@ -26,38 +24,6 @@ REBUILD_WARNING = (
     "when there are many. Recipients keep every address they have; addresses are added only "
     "where a policy says so. Do you want to continue?"
 )
-
-
-@dataclass(frozen=True)
-class RusRow:
-    """One Recipient Update Service as the list shows it."""
-
-    name: str
-    interval: str
-    last_run: str
-    last_run_sort: str
-    status: str
-
-
-class RusListModel(RowTableModel[RusRow]):
-    """Recipient Update Services: Name | Update Interval | Last Run | Status."""
-
-    COL_NAME, COL_INTERVAL, COL_LAST_RUN, COL_STATUS = range(4)
-    HEADERS = ("Name", "Update Interval", "Last Run", "Status")
-
-    def key(self, row: RusRow) -> Hashable:
-        return row.name
-
-    def display(self, row: RusRow, column: int) -> str:
-        return (row.name, row.interval, row.last_run, row.status)[column]
-
-    def sort_value(self, row: RusRow, column: int) -> Any:
-        if column == self.COL_LAST_RUN:
-            return row.last_run_sort
-        return super().sort_value(row, column)
-
-    def decoration(self, row: RusRow, column: int) -> Any:
-        return icons.icon("recipient-update-service")
 
 
 class RecipientUpdateServicesView(ResultView):

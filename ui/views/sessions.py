@@ -2,54 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer
 
-from ui import icons
 from ui.actions import MenuEntry
-from ui.formatting import local_timestamp, plural
-from ui.models.table import RowTableModel
+from ui.formatting import plural
+from ui.models.sessions import SessionListModel
 from ui.views.base import ResultView
 
 if TYPE_CHECKING:
-    from app.smtp.protocol import Connection
     from ui.console import Console
     from ui.node import Node
 
 REFRESH_MS = 2000
-
-
-class SessionListModel(RowTableModel["Connection"]):
-    """SMTP sessions: Connected From | User | Connected Since | Messages | Security."""
-
-    COL_FROM, COL_USER, COL_SINCE, COL_MESSAGES, COL_SECURITY = range(5)
-    HEADERS = ("Connected From", "User", "Connected Since", "Messages", "Security")
-
-    def key(self, row: Connection) -> Hashable:
-        return row.id
-
-    def display(self, row: Connection, column: int) -> str:
-        if column == self.COL_FROM:
-            return row.client
-        if column == self.COL_USER:
-            return row.user or "Anonymous"
-        if column == self.COL_SINCE:
-            return local_timestamp(row.started)
-        if column == self.COL_MESSAGES:
-            return f"{row.messages:,}"
-        return "TLS" if row.tls else "None"
-
-    def sort_value(self, row: Connection, column: int) -> Any:
-        if column == self.COL_SINCE:
-            return row.started
-        if column == self.COL_MESSAGES:
-            return row.messages
-        return super().sort_value(row, column)
-
-    def decoration(self, row: Connection, column: int) -> Any:
-        return icons.icon("user" if row.user else "current-sessions")
 
 
 class CurrentSessionsView(ResultView):
