@@ -13,8 +13,9 @@ from typing import Any
 from app.cli.common import Context
 from app.rus import RecipientUpdateService
 from app.settings import format_host_port, parse_host_port
-from app.smtp import SmtpEvent, SmtpService
+from app.smtp.events import SmtpEvent
 from app.smtp.lock import ServeLock
+from app.smtp.service import SmtpService
 
 log = logging.getLogger(__name__)
 

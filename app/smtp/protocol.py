@@ -11,13 +11,12 @@ import ssl
 from base64 import b64decode
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from aiosmtpd import smtp as aiosmtpd_smtp
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope
 
 if TYPE_CHECKING:
-    from app.smtp.handler import SmtpHandler
     from app.smtp.routing import Accept
 
 log = logging.getLogger(__name__)
@@ -124,6 +123,36 @@ class Connection:
     bad_recipients: int = 0
 
 
+class SessionHandler(Protocol):
+    """What a connection asks of the service's handler (``handler.SmtpHandler`` implements it).
+
+    Kept here so that the protocol depends on the handler's shape, never on the handler module.
+    Every call is made on the event loop.
+    """
+
+    @property
+    def hooks(self) -> object:
+        """The object aiosmtpd calls ``handle_*`` on (its ``event_handler``)."""
+        ...
+
+    @property
+    def hook_table(self) -> HookTable:
+        """``hook_table(hooks)``, looked up once for every connection."""
+        ...
+
+    def session_opened(self, server: PostroomSMTP) -> None: ...
+
+    def session_closed(self, server: PostroomSMTP) -> None: ...
+
+    def command_refused(self, server: PostroomSMTP, reply: str) -> None: ...
+
+    def size_refused(self, server: PostroomSMTP, sender: str, reply: str) -> None: ...
+
+    async def authenticate(
+        self, server: PostroomSMTP, login: bytes, password: bytes
+    ) -> str | None: ...
+
+
 class PostroomSMTP(SMTP):
     """One client connection. Overrides only what Postroom needs different from aiosmtpd:
 
@@ -139,7 +168,7 @@ class PostroomSMTP(SMTP):
 
     def __init__(
         self,
-        handler: SmtpHandler,
+        handler: SessionHandler,
         connection: Connection,
         limits: Limits,
         *,
