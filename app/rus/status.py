@@ -51,3 +51,9 @@ def run_errors(store: Store, run_id: int, limit: int = 10) -> list[tuple[str, st
     """(alias, message) of recipients the run could not stamp (those still decided so)."""
     with store.read() as conn:
         return rows.error_aliases(conn, run_id, limit)
+
+
+def last_run(store: Store) -> RunRecord | None:
+    """The last finished run by any process (one short read)."""
+    with store.read() as conn:
+        return rows.last_finished_run(conn)
