@@ -13,21 +13,12 @@ import dns.rcode
 import dns.reversename
 import pytest
 
-from app.dns.checks import (
-    CheckResult,
-    DnsConfig,
-    DnsTemporaryError,
-    MailExchanger,
-    Outcome,
-    Status,
-    UndeliverableError,
-    check_all,
-    check_domain,
-    check_server,
-    mail_exchangers,
-    parse_nameserver,
-    query_dns,
-)
+from app.dns.domain_checks import check_domain
+from app.dns.findings import CheckResult, Status
+from app.dns.health import run_checks
+from app.dns.lookup import DnsConfig, DnsTemporaryError, Outcome, parse_nameserver, query_dns
+from app.dns.mx import MailExchanger, UndeliverableError, mail_exchangers
+from app.dns.server_checks import check_server
 from app.errors import PostroomError
 from tests.dns_responder import DnsResponder, Mode, serving
 
@@ -550,8 +541,8 @@ def test_server_name_not_set_says_how_to_set_it(dns_server: DnsResponder) -> Non
     assert "postroom smtp set public_name mail.example.org" in results[0].advice
 
 
-def test_check_all_keeps_order_and_checks_the_server_once(config: DnsConfig) -> None:
-    results = check_all(["nomx.example", "good.example", "GOOD.example."], config)
+def test_run_checks_keeps_order_and_checks_the_server_once(config: DnsConfig) -> None:
+    results = run_checks(["nomx.example", "good.example", "GOOD.example."], config).results
     expected = (
         check_domain("nomx.example", config)
         + check_domain("good.example", config)

@@ -1,4 +1,4 @@
-"""DNS health: the configuration from settings, the worst-of status, and the results cache."""
+"""DNS health: all checks in one run, the worst-of status, and the results cache."""
 
 from __future__ import annotations
 
@@ -10,18 +10,16 @@ from datetime import UTC, datetime, timedelta
 import dns.reversename
 import pytest
 
-from app.dns.checks import CheckResult, DnsConfig, Status
+from app.dns.findings import CheckResult, Status
 from app.dns.health import (
     CheckedResults,
     DnsHealthCache,
     DnsReport,
-    config_from_settings,
     run_checks,
     summary_status,
 )
+from app.dns.lookup import DnsConfig
 from app.errors import PostroomError
-from app.settings import load_settings, save_settings
-from app.store import Store
 from tests.dns_responder import DnsResponder, Mode, serving
 
 ZONE = f"""
@@ -70,31 +68,6 @@ def config(responder: DnsResponder) -> DnsConfig:
 
 def result(status: Status, check: str = "mx") -> CheckResult:
     return CheckResult("good.example", check, status, f"{check} is {status.value}")
-
-
-# --- configuration from settings ---------------------------------------------------------------
-
-
-def test_config_from_default_settings_uses_the_system_resolver(store: Store) -> None:
-    config = config_from_settings(load_settings(store))
-    assert config == DnsConfig(
-        nameservers=(), timeout=2.5, lifetime=5.0, server_name=None, server_addresses=()
-    )
-
-
-def test_config_from_stored_settings(store: Store) -> None:
-    settings = save_settings(
-        store,
-        nameservers="127.0.0.1:5353, [2001:db8::53]",
-        public_name="Mail.Bücher.Example",
-        public_addresses="192.0.2.10 2001:db8::10",
-        dns_timeout=4,
-    )
-    config = config_from_settings(settings)
-    assert config.nameservers == (("127.0.0.1", 5353), ("2001:db8::53", 53))
-    assert config.server_name == "mail.xn--bcher-kva.example"
-    assert config.server_addresses == ("192.0.2.10", "2001:db8::10")
-    assert (config.timeout, config.lifetime) == (2.0, 4.0)
 
 
 # --- the worst status ----------------------------------------------------------------------------

@@ -162,22 +162,6 @@ def test_idn_domains_are_shown_in_unicode(qtbot: QtBot, window: MainWindow, stor
     assert [row[0] for row in shown_rows(window)] == ["bücher.example", "example.com"]
 
 
-def test_a_smart_host_is_a_route_onward_unless_it_is_this_server(
-    qtbot: QtBot, window: MainWindow, hosted: Store
-) -> None:
-    save_settings(hosted, smart_host="relay.partner.example:25")
-    view = domains_view(window)
-    rows = {row.domain: row for row in view.list_model.rows()}
-    assert not rows["partner.example"].flagged
-    tip = cell(window, "partner.example", 1, Qt.ItemDataRole.ToolTipRole)
-    assert tip == "Onward through the smart host relay.partner.example:25."
-
-    save_settings(hosted, smart_host="127.0.0.1:2525")
-    qtbot.waitUntil(lambda: view.row("partner.example").flagged, timeout=5000)  # type: ignore[union-attr]
-    tip = cell(window, "partner.example", 0, Qt.ItemDataRole.ToolTipRole)
-    assert tip.startswith("The smart host 127.0.0.1:2525 is this server, so the mail would loop")
-
-
 def test_the_list_follows_policy_changes_from_another_process(
     qtbot: QtBot, window: MainWindow, store: Store, data_dir
 ) -> None:  # type: ignore[no-untyped-def]
@@ -353,7 +337,7 @@ def test_a_dns_check_that_cannot_start_says_why(
     def refuse(_settings: object) -> object:
         raise PostroomError("Nameserver 'x' is not an IP address.")
 
-    monkeypatch.setattr(domains_module, "config_from_settings", refuse)
+    monkeypatch.setattr(domains_module, "dns_config_from_settings", refuse)
     view = domains_view(window)
     view.check_dns.trigger()
     assert prompts.errors == ["Nameserver 'x' is not an IP address."]

@@ -1,20 +1,30 @@
-"""``postroom dns check``: DNS health of the hosted domains and this server, and what to add."""
+"""``postroom dns check``: DNS health and routes onward of the hosted domains, and what to add."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from app.cli.common import Context, add_json_flag, emit, fail, table
 from app.directory import addressing
-from app.dns.checks import CheckResult, DnsConfig, Status, parse_nameserver
-from app.dns.health import DnsReport, config_from_settings, run_checks, summary_status
+from app.dns.findings import CheckResult, Status
+from app.dns.health import DnsReport, run_checks, summary_status
+from app.dns.lookup import DnsConfig, parse_nameserver
+from app.dns.routes import Route, RouteState, dns_config_from_settings, find_route
 from app.policies import hosted_domains, list_policies
-from app.settings import format_host_port, load_settings
+from app.settings import Settings, format_host_port, load_settings
 
 _INDENT = "    "
+_MAX_WORKERS = 8
+# A route onward as a check: none is an error, not confirmed is unknown, as for the records.
+_ROUTE_STATUS = {
+    RouteState.ROUTED: Status.OK,
+    RouteState.NONE: Status.ERROR,
+    RouteState.UNCONFIRMED: Status.UNKNOWN,
+}
 
 
 def register(subparsers: Any) -> None:
@@ -22,11 +32,14 @@ def register(subparsers: Any) -> None:
     commands = parser.add_subparsers(dest="dns_command", metavar="ACTION", required=True)
     p = commands.add_parser(
         "check",
-        help="check MX, SPF and DMARC of each domain, and this server's name and reverse DNS",
-        description="Check MX, SPF and DMARC of each domain, and this server's addresses and "
-        "reverse DNS; say what record to add for each problem. Exit status: 0 when no check is "
-        "an error (warnings and checks DNS could not answer are listed but do not fail), 1 when "
-        "any check is an error, 2 for a usage error.",
+        help="check MX, SPF and DMARC of each domain, the route onward of each shared "
+        "domain, and this server's name and reverse DNS",
+        description="Check MX, SPF and DMARC of each domain, the route onward of each "
+        "shared-namespace domain (the check 'route'), and this server's addresses and reverse "
+        "DNS; say what record to add or what to change for each problem. Exit status: 0 when no "
+        "check is an error (warnings and checks DNS could not answer are listed but do not "
+        "fail), 1 when any check is an error (a shared domain with no route onward is one), 2 "
+        "for a usage error.",
     )
     p.add_argument(
         "domains",
@@ -48,15 +61,19 @@ def register(subparsers: Any) -> None:
 
 def check_command(args: argparse.Namespace, context: Context) -> int:
     store = context.store()
-    config = config_from_settings(load_settings(store))
+    settings = load_settings(store)
+    config = dns_config_from_settings(settings)
     if args.nameserver:
         given = tuple(parse_nameserver(text) for text in args.nameserver)
         config = dataclasses.replace(config, nameservers=given)
-    domains = list(args.domains) or [
-        hosted.domain for hosted in hosted_domains(list_policies(store))
-    ]
+    hosted = hosted_domains(list_policies(store))
+    domains = list(args.domains) or [domain.domain for domain in hosted]
     report = run_checks(domains, config)
-    emit(args, report_text(report, config, defaulted=not args.domains), report_json(report, config))
+    shared = {domain.domain for domain in hosted if not domain.responsible}
+    routes = find_routes([key for key in report.domains if key in shared], settings, config)
+    report = with_routes(report, routes)
+    text = report_text(report, config, defaulted=not args.domains)
+    emit(args, text, report_json(report, config, routes))
     errors = sum(result.status is Status.ERROR for result in report.results)
     if errors:
         return fail(
@@ -64,6 +81,31 @@ def check_command(args: argparse.Namespace, context: Context) -> int:
             "add or change."
         )
     return 0
+
+
+def find_routes(domains: list[str], settings: Settings, config: DnsConfig) -> dict[str, Route]:
+    """The route onward of each shared domain (A-labels), asked a few at a time."""
+    if not domains:
+        return {}
+    with ThreadPoolExecutor(min(_MAX_WORKERS, len(domains)), "dns-route") as pool:
+        found = pool.map(lambda domain: find_route(domain, settings, config=config), domains)
+        return dict(zip(domains, found, strict=True))
+
+
+def with_routes(report: DnsReport, routes: dict[str, Route]) -> DnsReport:
+    """``report`` with each shared domain's route onward as its last check, named 'route'."""
+    domains = {
+        key: (*results, route_result(key, routes[key])) if key in routes else results
+        for key, results in report.domains.items()
+    }
+    return dataclasses.replace(report, domains=domains)
+
+
+def route_result(domain: str, route: Route) -> CheckResult:
+    """A route onward as a check of ``domain``: the console's text, split into finding and
+    advice."""
+    shown = addressing.display_domain(domain)
+    return CheckResult(shown, "route", _ROUTE_STATUS[route.state], route.summary, route.advice)
 
 
 # --- text ----------------------------------------------------------------------------------------
@@ -130,8 +172,12 @@ def _count(number: int, noun: str) -> str:
 # --- JSON ----------------------------------------------------------------------------------------
 
 
-def report_json(report: DnsReport, config: DnsConfig) -> dict[str, Any]:
-    """The report as plain data: overall status, counts, each domain's checks, this server's."""
+def report_json(
+    report: DnsReport, config: DnsConfig, routes: dict[str, Route] | None = None
+) -> dict[str, Any]:
+    """The report as plain data: overall status, counts, each domain's checks and route onward
+    (null when it is not shared), this server's."""
+    routes = routes or {}
     results = report.results
     return {
         "status": report.status.value,
@@ -144,6 +190,7 @@ def report_json(report: DnsReport, config: DnsConfig) -> dict[str, Any]:
                 "ascii": key,
                 "status": summary_status(checks).value,
                 "checks": [check_json(result) for result in checks],
+                "route": route_json(routes[key]) if key in routes else None,
             }
             for key, checks in report.domains.items()
         ],
@@ -163,4 +210,12 @@ def check_json(result: CheckResult) -> dict[str, str]:
         "summary": result.summary,
         "advice": result.advice,
         "record": result.record,
+    }
+
+
+def route_json(route: Route) -> dict[str, str | None]:
+    return {
+        "state": route.state.value,
+        "why": route.why.value if route.why is not None else None,
+        "text": route.text,
     }

@@ -1,4 +1,4 @@
-"""DNS health of the hosted domains: checks configured from the settings, kept with their time."""
+"""DNS health of the hosted domains and this server: all checks in one run, kept with their time."""
 
 from __future__ import annotations
 
@@ -10,17 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from app.dns.checks import (
-    CheckResult,
-    DnsConfig,
-    Status,
-    ascii_domain,
-    check_domain,
-    check_server,
-    parse_nameserver,
-)
+from app.dns.domain_checks import check_domain
+from app.dns.findings import CheckResult, Status
+from app.dns.lookup import DnsConfig, ascii_domain
+from app.dns.server_checks import check_server
 from app.errors import PostroomError
-from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,24 +22,6 @@ _MAX_WORKERS = 8
 
 # Worst last. An unknown check may hide an error, so it outranks a warning in a summary.
 _SEVERITY = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.ERROR: 3}
-
-
-def config_from_settings(settings: Settings) -> DnsConfig:
-    """The DNS configuration the settings describe.
-
-    ``nameservers`` (empty: the system resolver), ``public_name`` and ``public_addresses`` (this
-    server), and ``dns_timeout``, the seconds one whole query may take; each try at one
-    nameserver gets half of it, so a lost packet or a dead first nameserver leaves room for
-    another try.
-    """
-    lifetime = float(settings.dns_timeout)
-    return DnsConfig(
-        nameservers=tuple(parse_nameserver(text) for text in settings.nameservers),
-        timeout=lifetime / 2,
-        lifetime=lifetime,
-        server_name=settings.public_name or None,
-        server_addresses=tuple(settings.public_addresses),
-    )
 
 
 def summary_status(results: Iterable[CheckResult]) -> Status:

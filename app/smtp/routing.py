@@ -13,10 +13,10 @@ from typing import Literal
 
 from app import policies
 from app.directory import addressing, recipients
-from app.dns import checks as dns_check
+from app.dns.routes import NoRoute, Route, RouteState, find_route
 from app.errors import PostroomError
 from app.model import Recipient, RecipientKind
-from app.settings import Settings, load_settings, parse_host_port
+from app.settings import Settings, load_settings
 from app.store import Store
 
 log = logging.getLogger(__name__)
@@ -226,24 +226,6 @@ class DirectoryIndex:
                 stack.extend((member, "") for member in reversed(entry.members))
         return tuple(targets)
 
-    # -- loops -----------------------------------------------------------------------------
-
-    def our_names(self) -> set[str]:
-        names = {"localhost", self.host_name.lower().rstrip(".")}
-        if self.settings.public_name:
-            names.add(self.settings.public_name.lower())
-        return names
-
-    def dns_config(self) -> dns_check.DnsConfig:
-        timeout = float(self.settings.dns_timeout)
-        return dns_check.DnsConfig(
-            nameservers=tuple(parse_host_port(server, 53) for server in self.settings.nameservers),
-            timeout=timeout,
-            lifetime=timeout * 2,
-            server_name=self.settings.public_name or None,
-            server_addresses=tuple(self.settings.public_addresses),
-        )
-
 
 class Router:
     """The current ``DirectoryIndex``, reloaded within a second of a change in any process.
@@ -261,7 +243,7 @@ class Router:
         self.index = DirectoryIndex.load(store)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._loop_cache: dict[str, tuple[float, str]] = {}
+        self._loop_cache: dict[str, tuple[float, Route]] = {}
         self._loop_lock = threading.Lock()
 
     def start(self) -> None:
@@ -293,44 +275,36 @@ class Router:
                 log.exception("could not reload the directory index; keeping the previous one")
 
     def loop_check(self, domain: str, address: str) -> str:
-        """'' when mail for ``domain`` may go onward, else the refusal (blocking: DNS)."""
+        """'' when mail for ``address`` in the shared ``domain`` may be accepted to go onward,
+        else the RCPT refusal. Blocks on DNS (at most once per domain in 30 s): a worker
+        thread, off the event loop."""
+        return rcpt_refusal(self.route(domain), address)
+
+    def route(self, domain: str) -> Route:
+        """The route onward of the shared ``domain`` (``app.dns.routes``), remembered for 30 s.
+        Blocks on DNS: worker threads only."""
         with self._loop_lock:
             cached = self._loop_cache.get(domain)
         if cached is not None and cached[0] > time.monotonic():
-            return cached[1].replace("<>", f"<{address}>")
-        reply = self._loop_reply(self.index, domain)
+            return cached[1]
+        route = find_route(domain, self.index.settings, listeners=self.listeners)
         with self._loop_lock:
-            self._loop_cache[domain] = (time.monotonic() + _LOOP_CACHE_SECONDS, reply)
-        return reply.replace("<>", f"<{address}>")
+            self._loop_cache[domain] = (time.monotonic() + _LOOP_CACHE_SECONDS, route)
+        return route
 
-    def _loop_reply(self, index: DirectoryIndex, domain: str) -> str:
-        loop = "554 5.4.6 <>: Routing loop: the route for this domain points back here"
-        names = index.our_names()
-        smart_host = index.settings.smart_host
-        if smart_host:
-            host, port = parse_host_port(smart_host, 25)
-            ports = {p for _, p in self.listeners}
-            if port in ports and (host.lower() in names or _is_local_ip(host, self.listeners)):
-                return loop
-            return ""
-        try:
-            exchangers = dns_check.mail_exchangers(domain, index.dns_config())
-        except dns_check.UndeliverableError as error:
-            return f"550 5.1.2 <>: {error}"
-        except PostroomError as error:
-            # No answer now: accept, and let delivery from the queue try again later.
-            log.info("no route check for %s: %s", domain, error)
-            return ""
-        if any(mx.host.lower() in names for mx in exchangers):
-            return loop
+
+# What the SMTP service answers at RCPT when a shared domain has no route onward. No route
+# confirmed (DNS not answering) is accepted: the queue tries again later.
+_NO_ROUTE_REPLIES = {
+    NoRoute.LOOP: "554 5.4.6",
+    NoRoute.UNDELIVERABLE: "550 5.1.2",
+    # The administrator's mistake, not the sender's: a temporary refusal, sent again once fixed.
+    NoRoute.BAD_SMART_HOST: "451 4.3.5",
+}
+
+
+def rcpt_refusal(route: Route, address: str) -> str:
+    """The RCPT refusal that ``route`` means for ``address``; "" when it is accepted."""
+    if route.state is not RouteState.NONE or route.why is None:
         return ""
-
-
-def _is_local_ip(host: str, listeners: Iterable[tuple[str, int]]) -> bool:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if ip.is_loopback or ip.is_unspecified:
-        return True
-    return any(host == listen_host for listen_host, _ in listeners)
+    return f"{_NO_ROUTE_REPLIES[route.why]} <{address}>: {route.detail}"

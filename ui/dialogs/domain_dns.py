@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.dns.checks import CheckResult, Status
+from app.dns.findings import CheckResult, Status
 from app.dns.health import DnsHealthCache
 from ui import icons
 from ui.models.domains import (

@@ -16,8 +16,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 
 from app import policies
-from app.dns.checks import DnsConfig
-from app.dns.health import DnsHealthCache, config_from_settings
+from app.dns.health import DnsHealthCache
+from app.dns.lookup import DnsConfig
+from app.dns.routes import Route, dns_config_from_settings, find_route, route_by_smart_host
 from app.errors import PostroomError
 from app.model import RecipientPolicy
 from app.settings import Settings, load_settings
@@ -26,16 +27,7 @@ from ui.actions import MenuEntry, make_action, set_enabled
 from ui.dialogs.domain_dns import DomainDnsDialog
 from ui.dialogs.policy import PolicyDialog
 from ui.formatting import plural
-from ui.models.domains import (
-    NOT_CHECKED_ROUTE,
-    DomainListModel,
-    DomainRow,
-    Route,
-    domain_rows,
-    our_host_names,
-    route_by_dns,
-    route_by_settings,
-)
+from ui.models.domains import NOT_CHECKED_ROUTE, DomainListModel, DomainRow, domain_rows
 from ui.views.base import ResultView
 
 if TYPE_CHECKING:
@@ -58,8 +50,7 @@ def check_domains(
     """Worker thread: check ``domains`` (and this server) into ``cache``, and find the route
     onward of each ``shared`` domain by DNS. Blocks on DNS for up to a few lifetimes."""
     cache.check(domains, config)
-    our_names = our_host_names(settings, resolve=True)
-    return {domain: route_by_dns(domain, config, our_names) for domain in shared}
+    return {domain: find_route(domain, settings, config=config) for domain in shared}
 
 
 class DomainsView(ResultView):
@@ -106,7 +97,7 @@ class DomainsView(ResultView):
         reads), and show the cached DNS results."""
         try:
             self._policies = policies.list_policies(self.console.store)
-            self._settings_route = route_by_settings(load_settings(self.console.store))
+            self._settings_route = route_by_smart_host(load_settings(self.console.store))
         except PostroomError as error:
             messages.error(self.parent_widget, error)
             return
@@ -218,7 +209,7 @@ class DomainsView(ResultView):
             return False
         try:
             settings = load_settings(self.console.store)
-            config = config_from_settings(settings)
+            config = dns_config_from_settings(settings)
         except PostroomError as error:
             messages.error(self.parent_widget, error)
             return False
@@ -227,7 +218,7 @@ class DomainsView(ResultView):
             for domain in domains
             if (row := self.row(domain)) is not None
             and row.kind == "shared"
-            and route_by_settings(settings) is None
+            and route_by_smart_host(settings) is None
         ]
         self.checking.update(domains)
         self._show_rows()
