@@ -1,14 +1,14 @@
-"""The E-Mail Addresses page's list and its New / Edit / Remove / Set as Primary buttons.
+"""An E-Mail Addresses page: the address list and New / Edit / Remove / Set as Primary.
 
-Both sheets that edit addresses use it: the policy sheet (its generation rules) and the
-recipient sheet (its proxy addresses). The list and the rule for removing and setting a primary
-are here once; each page says how an address is added or edited, and may lock a row.
+Both sheets that edit addresses build on it: the policy sheet (its generation rules) and the
+recipient sheet (its proxy addresses). The list, the buttons and the rule for removing and
+setting a primary are here once; each page says how an address is added or edited, may lock a
+row, and lays out ``address_box`` with whatever else it shows.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from PySide6.QtCore import QItemSelectionModel
@@ -23,36 +23,35 @@ from PySide6.QtWidgets import (
 )
 
 from ui import messages
+from ui.dialogs.property_sheet import PropertyPage
 from ui.models.addresses import AddressListModel, TypedAddress
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 A = TypeVar("A", bound=TypedAddress)
 
 ALREADY_PRIMARY = "This address is already the primary address of its type."
 
 
-class AddressListEditor(QWidget, Generic[A]):
-    """An address list with New, Edit, Remove and Set as Primary, on one sheet page.
+class AddressListPage(PropertyPage[T], Generic[T, A]):
+    """A sheet page listing ``model``'s addresses with New, Edit, Remove and Set as Primary.
 
-    ``new`` and ``edit`` are the page's: they ask for an address (in a dialog of their own) and
-    change the model. ``locked`` gives why a row cannot be removed, '' when it can (e.g. the
-    Default Policy's primary SMTP address). GUI thread only.
+    Subclasses implement ``new_address`` and ``edit_address`` (each asks in a dialog of its
+    own and changes the model) and may override ``locked`` (why a row cannot be removed, e.g.
+    the Default Policy's primary SMTP address). GUI thread only.
     """
 
     def __init__(
-        self,
-        model: AddressListModel[A],
-        new: Callable[[], None],
-        edit: Callable[[int], None],
-        locked: Callable[[int], str] = lambda _row: "",
-        parent: QWidget | None = None,
+        self, model: AddressListModel[A], list_name: str, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.model = model
-        self._edit = edit
-        self._locked = locked
-        self.view = QTreeView(self)
+        model.edited.connect(self._emit_changed)
+        model.edited.connect(self.update_buttons)
+        self.address_box = QWidget(self)
+        self.view = QTreeView(self.address_box)
+        self.view.setObjectName(list_name)
         self.view.setRootIsDecorated(False)
         self.view.setUniformRowHeights(True)
         self.view.setAllColumnsShowFocus(True)
@@ -63,15 +62,14 @@ class AddressListEditor(QWidget, Generic[A]):
         self.view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.view.selectionModel().selectionChanged.connect(self.update_buttons)
         self.view.doubleClicked.connect(lambda _index: self.edit_current())
-        model.edited.connect(self.update_buttons)
 
-        self.new_button = QPushButton("Ne&w...", self)
-        self.edit_button = QPushButton("&Edit...", self)
-        self.remove_button = QPushButton("&Remove", self)
-        self.primary_button = QPushButton("&Set as Primary", self)
+        self.new_button = QPushButton("Ne&w...", self.address_box)
+        self.edit_button = QPushButton("&Edit...", self.address_box)
+        self.remove_button = QPushButton("&Remove", self.address_box)
+        self.primary_button = QPushButton("&Set as Primary", self.address_box)
         buttons = QHBoxLayout()
         for button, name, slot in (
-            (self.new_button, "new", new),
+            (self.new_button, "new", self.new_address),
             (self.edit_button, "edit", self.edit_current),
             (self.remove_button, "remove", self.remove_current),
             (self.primary_button, "setPrimary", self.set_primary),
@@ -80,10 +78,26 @@ class AddressListEditor(QWidget, Generic[A]):
             button.clicked.connect(slot)
             buttons.addWidget(button)
         buttons.addStretch(1)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(self.address_box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view, 1)
         layout.addLayout(buttons)
+
+    # -- what a page says ------------------------------------------------------------------
+
+    def new_address(self) -> None:
+        """New…: ask for an address and add it to the model."""
+        raise NotImplementedError
+
+    def edit_address(self, row: int) -> None:
+        """Edit… or double-click: ask for the row's new address and put it in the model."""
+        raise NotImplementedError
+
+    def locked(self, row: int) -> str:
+        """Why the row cannot be removed, '' when it can."""
+        return ""
+
+    # -- the list and its buttons ----------------------------------------------------------
 
     def current_row(self) -> int | None:
         rows = self.view.selectionModel().selectedRows()
@@ -100,7 +114,7 @@ class AddressListEditor(QWidget, Generic[A]):
         row = self.current_row()
         has = row is not None
         self.edit_button.setEnabled(has)
-        locked = self._locked(row) if row is not None else ""
+        locked = self.locked(row) if row is not None else ""
         self.remove_button.setEnabled(has and not locked)
         self.remove_button.setToolTip(locked)
         primary = row is not None and self.model.row_object(row).primary
@@ -110,7 +124,7 @@ class AddressListEditor(QWidget, Generic[A]):
     def edit_current(self) -> None:
         row = self.current_row()
         if row is not None:
-            self._edit(row)
+            self.edit_address(row)
 
     def remove_current(self) -> None:
         """Remove the selected address, unless it is locked or a primary with others of its
@@ -118,7 +132,7 @@ class AddressListEditor(QWidget, Generic[A]):
         row = self.current_row()
         if row is None:
             return
-        refusal = self._locked(row) or self.model.remove_refusal(row)
+        refusal = self.locked(row) or self.model.remove_refusal(row)
         if refusal:
             messages.error(self, refusal)
             return

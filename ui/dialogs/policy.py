@@ -25,11 +25,11 @@ from app.model import DEFAULT_POLICY_NAME, SMTP, AddressRule, RecipientPolicy
 from app.store import Store
 from ui import icons, messages
 from ui.dialogs.address import CUSTOM, AddressTypeDialog, CustomAddressDialog, SmtpAddressDialog
-from ui.dialogs.address_list import AddressListEditor
+from ui.dialogs.address_list import AddressListPage
 from ui.dialogs.filter_builder import FindRecipientsDialog
 from ui.dialogs.property_sheet import PropertyPage, PropertySheet, buddy_label
 from ui.formatting import local_time, shown_address
-from ui.models.rules import RuleListModel
+from ui.models.rules import RuleListModel, RuleRow
 
 log = logging.getLogger(__name__)
 
@@ -158,33 +158,22 @@ class GeneralPage(PropertyPage[RecipientPolicy]):
             self.changed.emit()
 
 
-class EmailAddressesPage(PropertyPage[RecipientPolicy]):
+class EmailAddressesPage(AddressListPage[RecipientPolicy, RuleRow]):
     """Generation rules: check box, Type, Address (primary in bold); New, Edit, Remove, Primary."""
 
     title = "E-Mail Addresses (Policy)"
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        rules = RuleListModel()
+        super().__init__(rules, "rules", parent)
+        rules.setParent(self)
+        self.rules = rules
         self.is_default = False
-        self.rules = RuleListModel(self)
-        self.rules.edited.connect(self._emit_changed)
-        self.editor = AddressListEditor(
-            self.rules, self.new_rule, self.edit_rule, self._locked_remove, self
-        )
-        self.view = self.editor.view
-        self.view.setObjectName("rules")
         self.view.setMinimumWidth(360)
-        self.new_button = self.editor.new_button
-        self.edit_button = self.editor.edit_button
-        self.remove_button = self.editor.remove_button
-        self.primary_button = self.editor.primary_button
-        self.current_row = self.editor.current_row
-        self.select_row = self.editor.select_row
-        self.update_buttons = self.editor.update_buttons
 
         box = QGroupBox("Generation rules", self)
         box_layout = QVBoxLayout(box)
-        box_layout.addWidget(self.editor)
+        box_layout.addWidget(self.address_box)
         hint = QLabel(
             "Select (tick) an address to generate it and accept mail for it. "
             "The primary address is in bold and becomes the recipients' reply address.",
@@ -211,10 +200,10 @@ class EmailAddressesPage(PropertyPage[RecipientPolicy]):
         rule = self.rules.rule(row)
         return self.is_default and rule.primary and rule.is_smtp
 
-    def _locked_remove(self, row: int) -> str:
+    def locked(self, row: int) -> str:
         return LOCKED_PRIMARY_REMOVE if self._locked_default_primary(row) else ""
 
-    def new_rule(self) -> None:
+    def new_address(self) -> None:
         kind = AddressTypeDialog.choose(self)
         if kind is None:
             return
@@ -228,7 +217,7 @@ class EmailAddressesPage(PropertyPage[RecipientPolicy]):
         if rule is not None:
             self.select_row(self.rules.add(rule))
 
-    def edit_rule(self, row: int) -> None:
+    def edit_address(self, row: int) -> None:
         rule = self.rules.rule(row)
         existing = self.rules.rules()
         if rule.is_smtp:

@@ -31,12 +31,12 @@ from PySide6.QtWidgets import (
 from app import rus
 from app.directory import recipients
 from app.errors import PostroomError
-from app.model import ATTRIBUTE_NAMES, SMTP, Recipient
+from app.model import ATTRIBUTE_NAMES, SMTP, ProxyAddress, Recipient
 from app.rus import Explanation
 from app.store import Store
 from ui import icons, messages
 from ui.dialogs.address import CUSTOM, AddressTypeDialog
-from ui.dialogs.address_list import AddressListEditor
+from ui.dialogs.address_list import AddressListPage
 from ui.dialogs.property_sheet import PropertyPage, PropertySheet
 from ui.dialogs.recipient_address import ProxyAddressDialog
 from ui.dialogs.recipient_picker import SelectRecipientsDialog
@@ -215,30 +215,19 @@ class GeneralPage(PropertyPage[RecipientProperties]):
 # -- E-mail Addresses --------------------------------------------------------------------------
 
 
-class EmailAddressesPage(PropertyPage[RecipientProperties]):
+class EmailAddressesPage(AddressListPage[RecipientProperties, ProxyAddress]):
     """Type | Address (primary in bold), New / Edit / Remove / Set as Primary, the automatic
     update box, and which recipient policy applies and why."""
 
     title = "E-mail Addresses"
 
     def __init__(self, store: Store, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        addresses = ProxyAddressListModel()
+        super().__init__(addresses, "addresses", parent)
+        addresses.setParent(self)
+        self.addresses = addresses
         self.store = store
         self.owner = ""
-        self.addresses = ProxyAddressListModel(self)
-        self.addresses.edited.connect(self._emit_changed)
-        self.editor = AddressListEditor(
-            self.addresses, self.new_address, self.edit_address, parent=self
-        )
-        self.view = self.editor.view
-        self.view.setObjectName("addresses")
-        self.new_button = self.editor.new_button
-        self.edit_button = self.editor.edit_button
-        self.remove_button = self.editor.remove_button
-        self.primary_button = self.editor.primary_button
-        self.current_row = self.editor.current_row
-        self.select_row = self.editor.select_row
-        self.update_buttons = self.editor.update_buttons
 
         self.auto_update = QCheckBox(AUTO_UPDATE_TEXT, self)
         self.auto_update.setObjectName("autoUpdate")
@@ -260,7 +249,7 @@ class EmailAddressesPage(PropertyPage[RecipientProperties]):
 
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("E-mail addresses (the primary address of each type is in bold):"))
-        layout.addWidget(self.editor, 1)
+        layout.addWidget(self.address_box, 1)
         layout.addWidget(self.auto_update)
         layout.addWidget(policy_box)
 

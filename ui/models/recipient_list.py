@@ -15,10 +15,8 @@ from functools import cache
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     Signal,
 )
@@ -30,12 +28,10 @@ from app.store import Store
 from ui import icons
 from ui.formatting import shown_smtp
 from ui.models.recipients import KIND_TEXT
-from ui.models.table import OBJECT_ROLE, SORT_ROLE
+from ui.models.table import OBJECT_ROLE, SORT_ROLE, HeaderedTableModel, Index
 from ui.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
-
-Index = QModelIndex | QPersistentModelIndex
 
 _Fetched = tuple[RecipientSummary, tuple[str, ...]]
 """A fetched row: what it is, and the text of each column."""
@@ -62,12 +58,17 @@ MANUAL_TIP = (
 )
 
 
-class RecipientListModel(QAbstractTableModel):
+class RecipientListModel(HeaderedTableModel):
     """Display Name | Alias | Type | Primary SMTP Address | Policy, sorted and filtered by SQL.
 
     ``reload()`` asks the store (on the task runner) for the ids in the current order; ``loaded``
     follows on the GUI thread. The result pane's proxy leaves sorting to ``sort`` (see
     ``ResultProxyModel``). GUI thread only.
+
+    Not a ``RowTableModel``: that base holds every row's object and answers each role through
+    a call per hook, while this list holds only ids and names, fetches the rest a page at a
+    time, and answers the painted roles with as few Python calls as it can (100,000 rows). It
+    shares the columns and headers (``HeaderedTableModel``).
     """
 
     COL_DISPLAY, COL_ALIAS, COL_TYPE, COL_ADDRESS, COL_POLICY = range(5)
@@ -297,9 +298,6 @@ class RecipientListModel(QAbstractTableModel):
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._ids)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
     def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:  # noqa: B008
         # Qt's own index() asks rowCount() and columnCount() first: two more calls into Python
         # for every cell painted.
@@ -366,17 +364,6 @@ class RecipientListModel(QAbstractTableModel):
                 f"'{summary.policy}' is the highest-priority recipient policy whose filter "
                 "matches this recipient."
             )
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.HEADERS)
-        ):
-            return self.HEADERS[section]
         return None
 
     def match(

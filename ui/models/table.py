@@ -23,7 +23,31 @@ OBJECT_ROLE = Qt.ItemDataRole.UserRole + 1
 Index = QModelIndex | QPersistentModelIndex
 
 
-class RowTableModel(QAbstractTableModel, Generic[T]):
+class HeaderedTableModel(QAbstractTableModel):
+    """A table whose columns are its ``HEADERS`` (one per ``COL_*`` constant). GUI thread only.
+
+    ``RowTableModel`` builds on it; so does a list that cannot hold its rows as objects (the
+    lazy All Recipients list).
+    """
+
+    HEADERS: tuple[str, ...] = ()
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(self.HEADERS)
+        ):
+            return self.HEADERS[section]
+        return None
+
+
+class RowTableModel(HeaderedTableModel, Generic[T]):
     """Rows of engine objects, keyed so that a refresh keeps selections and scroll position.
 
     Subclasses set ``HEADERS`` (one per ``COL_*`` constant) and implement ``key``,
@@ -34,8 +58,6 @@ class RowTableModel(QAbstractTableModel, Generic[T]):
     shown a batch at a time overrides ``rowCount`` (``data`` never reads past it).
     GUI thread only.
     """
-
-    HEADERS: tuple[str, ...] = ()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -157,9 +179,6 @@ class RowTableModel(QAbstractTableModel, Generic[T]):
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= self.rowCount():
             return None
@@ -205,14 +224,3 @@ class RowTableModel(QAbstractTableModel, Generic[T]):
         if role == Qt.ItemDataRole.EditRole and self.editable(row, column):
             return self.set_value(index.row(), column, value)
         return False
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.HEADERS)
-        ):
-            return self.HEADERS[section]
-        return None
