@@ -51,6 +51,12 @@ _dmarc.nomx.example.        TXT   "v=DMARC1; p=none"
 nodmarc.example.            MX    10 mail.example.org.
 nodmarc.example.            TXT   "v=spf1 mx -all"
 
+; shared.example: records right, and its MX is this server, so mail for its addresses that
+; are not here has nowhere to go (a routing loop) unless a smart host is set.
+shared.example.             MX    10 mail.example.org.
+shared.example.             TXT   "v=spf1 mx -all"
+_dmarc.shared.example.      TXT   "v=DMARC1; p=none"
+
 ; bücher.example: all good.
 xn--bcher-kva.example.      MX    10 mail.example.org.
 xn--bcher-kva.example.      TXT   "v=spf1 mx -all"
@@ -191,6 +197,7 @@ def test_json_output(capsys: pytest.CaptureFixture[str], configured: Store, data
         "ok",
     )
     assert [c["check"] for c in idn["checks"]] == ["mx", "mx-target", "spf", "dmarc"]
+    assert nomx["route"] is None and idn["route"] is None  # no shared-namespace rule names them
     server = report["server"]
     assert server["name"] == "mail.example.org"
     assert server["addresses"] == ["192.0.2.10", "2001:db8::10"]
@@ -207,6 +214,67 @@ def test_idn_domain_is_shown_as_u_label(
         assert ["bücher.example", "mx", "OK"] in rows(out)
         table = out.split("\n\n")[1]
         assert "xn--" not in table
+
+
+# --- the route onward of a shared domain -------------------------------------------------------
+
+
+def test_a_shared_domain_with_no_route_onward_is_an_error(
+    capsys: pytest.CaptureFixture[str], configured: Store, data_dir: Path
+) -> None:
+    policies.add_rule(configured, "Default Policy", "@shared.example", responsible=False)
+    status, out, err = run(capsys, data_dir, "shared.example")
+    assert status == 1
+    assert "The DNS check found 1 error" in one_line_refusal(err)
+    assert rows(out)[:5] == [
+        ["shared.example", "mx", "OK"],
+        ["shared.example", "mx-target", "OK"],
+        ["shared.example", "spf", "OK"],
+        ["shared.example", "dmarc", "OK"],
+        ["shared.example", "route", "ERROR"],
+    ]
+    assert (
+        "DNS sends mail for shared.example to this server (mail.example.org), so mail for "
+        "addresses that are not here would loop."
+    ) in out
+    assert (
+        "\n\nshared.example route: ERROR\n"
+        "    Set a smart host for the other mail system that shares the domain (Default SMTP "
+        "Virtual Server > Properties > Delivery, or postroom smtp set smart_host HOST[:PORT]).\n"
+    ) in out
+    assert "1 error, 0 unknown. Errors: mail may not arrive" in out
+    report = run_json(capsys, data_dir, "shared.example")
+    assert report["exit"] == 1 and report["counts"]["error"] == 1
+    [shared] = report["domains"]
+    assert (shared["status"], shared["route"]["state"], shared["route"]["why"]) == (
+        "error",
+        "none",
+        "loop",
+    )
+    assert shared["route"]["text"].startswith("DNS sends mail for shared.example to this server")
+
+
+def test_a_smart_host_elsewhere_is_a_route_onward(
+    capsys: pytest.CaptureFixture[str], configured: Store, data_dir: Path
+) -> None:
+    policies.add_rule(configured, "Default Policy", "@shared.example", responsible=False)
+    save_settings(configured, smart_host="relay.partner.example:25")
+    report = run_json(capsys, data_dir)
+    assert report["exit"] == 0 and report["status"] == "ok"
+    example, shared = report["domains"]
+    assert example["route"] is None  # authoritative: no route onward needed
+    assert shared["route"] == {
+        "state": "routed",
+        "why": None,
+        "text": "Onward through the smart host relay.partner.example:25.",
+    }
+    assert shared["checks"][-1] == {
+        "check": "route",
+        "status": "ok",
+        "summary": "Onward through the smart host relay.partner.example:25.",
+        "advice": "",
+        "record": "",
+    }
 
 
 # --- which domains, which nameservers ---------------------------------------------------------
