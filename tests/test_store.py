@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from app import organization
+from app import organization, rus
 from app.directory import recipients
 from app.errors import PostroomError
-from app.store import SCHEMA_VERSION, Store
+from app.store import SCHEMA_VERSION, ConstraintError, DatabaseError, Store, database
+from app.store import directory as directory_rows
 from tests.conftest import ROOT
 
 
@@ -131,3 +134,56 @@ def test_two_processes_writing_at_once_lose_nothing(store: Store) -> None:
     assert store.change_counter() == counter + 240
     usns = [r.usn for r in found.values()]
     assert len(set(usns)) == len(usns)
+
+
+@pytest.fixture
+def impatient_store(monkeypatch: pytest.MonkeyPatch, store: Store) -> Iterator[Store]:
+    """A second Store on the same data directory that waits 0.1 s, not 30 s, for a lock."""
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 100)
+    other = Store.open(store.paths.root)
+    yield other
+    other.close()
+
+
+@pytest.fixture
+def held_write_lock(impatient_store: Store) -> Iterator[None]:
+    """Another program holds the database's write lock for the length of the test."""
+    holder = sqlite3.connect(impatient_store.paths.database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    yield
+    holder.execute("ROLLBACK")
+    holder.close()
+
+
+@pytest.mark.usefixtures("held_write_lock")
+def test_a_locked_database_is_a_database_error_that_names_the_cause(
+    impatient_store: Store,
+) -> None:
+    with pytest.raises(DatabaseError, match="database is locked") as error:
+        recipients.create_recipient(impatient_store, "ann")
+    assert isinstance(error.value, PostroomError), "the CLI and the console show it as is"
+    assert error.value.cause == "database is locked"
+    assert not isinstance(error.value.__cause__, DatabaseError)  # the sqlite3 error, kept
+    assert [r.alias for r in recipients.list_recipients(impatient_store)] == []
+
+
+@pytest.mark.usefixtures("held_write_lock")
+def test_a_rus_run_on_a_locked_database_says_why_it_cannot_start(impatient_store: Store) -> None:
+    with pytest.raises(PostroomError, match="cannot start a run: database is locked"):
+        rus.run(impatient_store, "rebuild")
+
+
+def test_a_broken_uniqueness_rule_leaves_the_store_as_a_constraint_error(store: Store) -> None:
+    ann = recipients.create_recipient(store, "ann")
+    recipients.create_recipient(store, "bob")
+    bob = recipients.get_recipient(store, "bob")
+    before = store.change_counter()
+    with pytest.raises(ConstraintError, match="UNIQUE constraint failed"), store.write() as conn:
+        directory_rows.update_recipient(conn, dataclasses.replace(bob, alias=ann.alias), 0)
+    assert recipients.get_recipient(store, "bob").alias == "bob"
+    assert store.change_counter() == before
+
+
+def test_sqlite_errors_inside_a_transaction_leave_as_database_errors(store: Store) -> None:
+    with pytest.raises(DatabaseError, match="no such table: nowhere"), store.read() as conn:
+        conn.execute("SELECT * FROM nowhere")
