@@ -179,7 +179,8 @@ def find_route(
 def route_by_smart_host(settings: Settings, server: ThisServer | None = None) -> Route | None:
     """The route the smart host setting gives; None when none is set and DNS decides.
 
-    Asks DNS nothing (``server`` defaults to ``ThisServer.from_settings(settings)``).
+    Asks no DNS server for records, so the GUI thread may call it; ``server`` defaults to
+    ``ThisServer.from_settings(settings)``, which may look up the machine's own FQDN.
     """
     if not settings.smart_host:
         return None
@@ -269,10 +270,10 @@ def _exchangers_here(
         ]
         found = [ip for result in results for ip in answer_addresses(result)]
         if any(server.is_this_host(ip) for ip in found):
-            here.append(mx)
-        elif not found and not all(result.outcome.is_definite for result in results):
+            return [mx], None  # one is enough for a loop: ask no more
+        if not found and not all(result.outcome.is_definite for result in results):
             unanswered = unanswered or mx
-    return here, unanswered
+    return [], unanswered
 
 
 def _unconfirmed(domain: str, problem: str, checked_at: datetime | None = None) -> Route:
