@@ -46,6 +46,7 @@ from ui.models.tree import ConsoleTreeModel
 from ui.node import Node
 from ui.tree import build_tree, make_view
 from ui.views.base import ResultView
+from ui.widgets import SelectionMode, list_view
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +94,10 @@ class ResultPane(QWidget):
         font.setBold(True)
         self.title.setFont(font)
         self.title.setAutoFillBackground(True)
-        self.list = QTreeView(self)
-        self.list.setObjectName("resultList")
-        self.list.setRootIsDecorated(False)
-        self.list.setUniformRowHeights(True)
-        self.list.setAllColumnsShowFocus(True)
+        self.list = list_view(self, "resultList", SelectionMode.ExtendedSelection)
         self.list.setSortingEnabled(True)
-        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.list.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.header().setSectionsMovable(True)
-        self.list.header().setStretchLastSection(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)

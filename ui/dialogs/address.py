@@ -9,7 +9,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -25,6 +24,7 @@ from app.errors import ConflictError, PostroomError
 from app.model import SMTP, AddressRule
 from ui import messages
 from ui.formatting import shown_address
+from ui.widgets import ok_cancel
 
 CUSTOM = "custom"
 SAMPLE = addressing.NameValues(
@@ -58,11 +58,7 @@ class AddressTypeDialog(QDialog):
             item.setData(Qt.ItemDataRole.UserRole, value)
         self.list.setCurrentRow(0)
         self.list.itemDoubleClicked.connect(lambda _item: self.accept())
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel(self)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("E-mail address type:", self))
         layout.addWidget(self.list)
@@ -118,11 +114,7 @@ class SmtpAddressDialog(QDialog):
         self.feedback.setWordWrap(True)
         self.feedback.setMinimumHeight(48)
         self.feedback.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons = ok_cancel(self)
         form = QFormLayout()
         form.addRow("&Address:", self.address)
         layout = QVBoxLayout(self)
@@ -212,11 +204,7 @@ class CustomAddressDialog(QDialog):
         if rule is not None:
             self.type.setText(rule.type)
             self.address.setText(rule.address)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel(self)
         form = QFormLayout()
         form.addRow("E-mail address &type:", self.type)
         form.addRow("E-mail &address:", self.address)

@@ -13,11 +13,9 @@ from typing import Generic, TypeVar
 
 from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QPushButton,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -25,6 +23,7 @@ from PySide6.QtWidgets import (
 from ui import messages
 from ui.dialogs.property_sheet import PropertyPage
 from ui.models.addresses import AddressListModel, TypedAddress
+from ui.widgets import list_view
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +49,8 @@ class AddressListPage(PropertyPage[T], Generic[T, A]):
         model.edited.connect(self._emit_changed)
         model.edited.connect(self.update_buttons)
         self.address_box = QWidget(self)
-        self.view = QTreeView(self.address_box)
-        self.view.setObjectName(list_name)
-        self.view.setRootIsDecorated(False)
-        self.view.setUniformRowHeights(True)
-        self.view.setAllColumnsShowFocus(True)
+        self.view = list_view(self.address_box, list_name)
         self.view.setModel(model)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.header().setStretchLastSection(True)
         self.view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.view.selectionModel().selectionChanged.connect(self.update_buttons)
         self.view.doubleClicked.connect(lambda _index: self.edit_current())

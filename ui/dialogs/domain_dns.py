@@ -8,7 +8,6 @@ from typing import Any
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -17,7 +16,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +32,7 @@ from ui.models.domains import (
     DomainRow,
     short_time,
 )
+from ui.widgets import list_view
 
 
 class DomainDnsDialog(QDialog):
@@ -75,14 +74,8 @@ class DomainDnsDialog(QDialog):
         form.addRow("Checked:", self.checked_label)
 
         self.results = CheckResultModel(self)
-        self.list = QTreeView(self)
-        self.list.setObjectName("dnsResults")
+        self.list = list_view(self, "dnsResults")
         self.list.setModel(self.results)
-        self.list.setRootIsDecorated(False)
-        self.list.setUniformRowHeights(True)
-        self.list.setAllColumnsShowFocus(True)
-        self.list.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.list.setColumnWidth(CheckResultModel.COL_CHECK, 240)
         self.list.setColumnWidth(CheckResultModel.COL_STATUS, 75)
         self.list.selectionModel().currentRowChanged.connect(self._show_advice)

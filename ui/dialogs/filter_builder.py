@@ -10,10 +10,8 @@ import logging
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -22,7 +20,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -49,6 +46,7 @@ from ui.models.conditions import (
 from ui.models.recipients import RecipientMatchModel
 from ui.models.table import SORT_ROLE
 from ui.tasks import TaskRunner
+from ui.widgets import list_view, ok_cancel
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +80,8 @@ class FindRecipientsDialog(QDialog):
         self.value.returnPressed.connect(self.add_condition)
 
         self.conditions = ConditionModel(self)
-        self.condition_view = QTreeView(self)
-        self.condition_view.setObjectName("conditions")
-        self.condition_view.setRootIsDecorated(False)
+        self.condition_view = list_view(self, "conditions")
         self.condition_view.setModel(self.conditions)
-        self.condition_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.condition_view.header().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.condition_view.setMinimumHeight(90)
         self.conditions_note = QLabel(self)
@@ -107,10 +102,7 @@ class FindRecipientsDialog(QDialog):
         proxy = QSortFilterProxyModel(self)
         proxy.setSourceModel(self.matches)
         proxy.setSortRole(SORT_ROLE)
-        self.match_view = QTreeView(self)
-        self.match_view.setObjectName("matches")
-        self.match_view.setRootIsDecorated(False)
-        self.match_view.setUniformRowHeights(True)
+        self.match_view = list_view(self, "matches")
         self.match_view.setModel(proxy)
         self.match_view.setSortingEnabled(True)
         self.match_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
@@ -142,11 +134,7 @@ class FindRecipientsDialog(QDialog):
         find_row.addWidget(self.clear_button)
         find_row.addWidget(self.find_button)
 
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel(self)
 
         layout = QVBoxLayout(self)
         layout.addWidget(rows_box)

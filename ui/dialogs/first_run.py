@@ -87,6 +87,9 @@ class FirstRunDialog(QDialog):
         form.addRow("First mail &domain:", self.domain_edit)
         form.addRow("", self.feedback)
 
+        # Made without a parent on purpose (not ui.widgets.ok_cancel): made on the dialog, its
+        # buttons take part in the dialog's default-button handling, and Enter with OK disabled
+        # pressed Cancel instead of leaving the refused domain on screen.
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )

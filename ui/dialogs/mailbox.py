@@ -14,14 +14,12 @@ from pathlib import Path
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QLabel,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -40,6 +38,7 @@ from ui.formatting import plural
 from ui.models.mailboxes import MessageListModel, size_text
 from ui.tasks import TaskRunner
 from ui.watcher import POLL_INTERVAL_MS
+from ui.widgets import list_view
 
 log = logging.getLogger(__name__)
 
@@ -183,15 +182,8 @@ class MailboxDialog(QDialog):
         self.info.setObjectName("mailboxInfo")
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.messages = MessageListModel(self)
-        self.list = QTreeView(self)
-        self.list.setObjectName("messageList")
+        self.list = list_view(self, "messageList")
         self.list.setModel(self.messages)
-        self.list.setRootIsDecorated(False)
-        self.list.setUniformRowHeights(True)
-        self.list.setAllColumnsShowFocus(True)
-        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.list.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.list.setSortingEnabled(True)
         self.list.header().setSortIndicator(
             MessageListModel.COL_RECEIVED, Qt.SortOrder.DescendingOrder

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -41,10 +40,10 @@ from ui.dialogs.property_sheet import PropertyPage, PropertySheet
 from ui.dialogs.recipient_address import ProxyAddressDialog
 from ui.dialogs.recipient_picker import SelectRecipientsDialog
 from ui.formatting import local_time
-from ui.models.members import RecipientRefModel
 from ui.models.proxy_addresses import ProxyAddressListModel, address_key
 from ui.models.recipient_attributes import EXTENSION_ATTRIBUTES, AttributeListModel
-from ui.models.recipients import KIND_TEXT
+from ui.models.recipients import KIND_TEXT, RecipientRefModel
+from ui.widgets import list_view
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +77,6 @@ def _line(parent: QWidget, name: str, tip: str = "") -> QLineEdit:
     if tip:
         edit.setToolTip(tip)
     return edit
-
-
-def _list_view(parent: QWidget, name: str) -> QTreeView:
-    view = QTreeView(parent)
-    view.setObjectName(name)
-    view.setRootIsDecorated(False)
-    view.setUniformRowHeights(True)
-    view.setAllColumnsShowFocus(True)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.header().setStretchLastSection(True)
-    return view
 
 
 # -- General ----------------------------------------------------------------------------------
@@ -158,7 +146,7 @@ class GeneralPage(PropertyPage[RecipientProperties]):
         custom = QGroupBox("Custom attributes", self)
         self.custom = AttributeListModel(EXTENSION_ATTRIBUTES, self)
         self.custom.edited.connect(self._emit_changed)
-        self.custom_view = _list_view(self, "customAttributes")
+        self.custom_view = list_view(self, "customAttributes")
         self.custom_view.setModel(self.custom)
         self.custom_view.setEditTriggers(
             QAbstractItemView.EditTrigger.DoubleClicked
@@ -364,7 +352,7 @@ class _RecipientListPage(PropertyPage[RecipientProperties]):
         self.store = store
         self.own_id: int | None = None
         self.model = RecipientRefModel(self)
-        self.view = _list_view(self, "list")
+        self.view = list_view(self, "list")
         self.view.setModel(self.model)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setColumnWidth(0, 150)

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -24,6 +23,7 @@ from app.store import Store
 from ui import messages
 from ui.formatting import shown_address
 from ui.models.proxy_addresses import address_key
+from ui.widgets import ok_cancel
 
 ERROR_STYLE = "color: #b00020;"
 WARNING_STYLE = "color: #8a5a00;"
@@ -69,11 +69,7 @@ class ProxyAddressDialog(QDialog):
         self.feedback.setWordWrap(True)
         self.feedback.setMinimumHeight(40)
         self.feedback.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons = ok_cancel(self)
         form = QFormLayout()
         if not self.is_smtp:
             form.addRow("E-mail address &type:", self.type)

@@ -6,14 +6,12 @@ from collections.abc import Collection, Sequence
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -23,8 +21,9 @@ from app.directory.recipients import RecipientSummary
 from app.model import RecipientKind
 from app.store import Store
 from ui.formatting import plural
-from ui.models.members import RecipientRefModel
+from ui.models.recipients import RecipientRefModel
 from ui.tasks import TaskRunner
+from ui.widgets import SelectionMode, list_view, ok_cancel
 
 MAX_SHOWN = 500
 SEARCH_DELAY_MS = 250
@@ -73,24 +72,15 @@ class SelectRecipientsDialog(QDialog):
         self.find_now = QPushButton("Find &Now", self)
         self.find_now.setObjectName("findNow")
         self.results = RecipientRefModel(self)
-        self.view = QTreeView(self)
-        self.view.setObjectName("results")
+        self.view = list_view(self, "results", SelectionMode.ExtendedSelection)
         self.view.setModel(self.results)
-        self.view.setRootIsDecorated(False)
-        self.view.setUniformRowHeights(True)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setColumnWidth(0, 170)
         self.view.setColumnWidth(1, 100)
         self.view.setColumnWidth(2, 120)
         self.view.doubleClicked.connect(lambda _index: self.accept())
         self.status = QLabel(self)
         self.status.setObjectName("status")
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons = ok_cancel(self)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(False)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
 

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -40,6 +39,7 @@ from ui import messages
 from ui.dialogs.property_sheet import PropertyPage, PropertySheet, buddy_label
 from ui.formatting import local_time
 from ui.models.schedule import ScheduleModel
+from ui.widgets import ok_cancel
 
 
 class ScheduleDialog(QDialog):
@@ -79,11 +79,7 @@ class ScheduleDialog(QDialog):
         self.summary = QLabel(self)
         self.summary.setWordWrap(True)
         self.model.dataChanged.connect(self._summarise)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel(self)
         side = QVBoxLayout()
         side.addWidget(self.run_button)
         side.addWidget(self.no_run_button)

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 from PySide6.QtCore import QDateTime, Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDateTimeEdit,
@@ -19,7 +18,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +35,7 @@ from ui.models.tracking import (
     event_time,
 )
 from ui.tasks import TaskRunner
+from ui.widgets import list_view
 
 log = logging.getLogger(__name__)
 
@@ -227,14 +226,8 @@ class MessageHistoryDialog(QDialog):
             self.fields[label] = field
             form.addRow(f"{label}:", field)
         self.entries = TrackingEventModel(self)
-        self.list = QTreeView(self)
-        self.list.setObjectName("historyList")
+        self.list = list_view(self, "historyList")
         self.list.setModel(self.entries)
-        self.list.setRootIsDecorated(False)
-        self.list.setUniformRowHeights(True)
-        self.list.setAllColumnsShowFocus(True)
-        self.list.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         for column, width in enumerate((170, 75, 150, 150, 40, 240)):
             self.list.setColumnWidth(column, width)
         self.history_label = QLabel(self)
