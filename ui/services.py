@@ -15,13 +15,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app import rus
 from app.errors import PostroomError
 from app.rus.schedule import Schedule, load_schedule
 from app.rus.service import RecipientUpdateService, RusEvent
 from app.settings import load_settings
-from app.store import Store
-from app.store import rus as rus_rows
-from app.store.rus import RunRecord
+from app.store import RunRecord, Store
 from ui.actions import make_action
 from ui.formatting import local_time
 from ui.tasks import TaskRunner
@@ -132,8 +131,7 @@ class RusBridge(QObject):
     def last_run(self) -> RunRecord | None:
         """The last finished run by any process (one short read)."""
         try:
-            with self.store.read() as conn:
-                return rus_rows.last_finished_run(conn)
+            return rus.last_run(self.store)
         except Exception:  # the store may be closing at exit
             log.debug("cannot read the last RUS run", exc_info=True)
             return self.last_report

@@ -34,7 +34,7 @@ from app.rus.schedule import (
     format_week,
     make_schedule,
 )
-from app.store.rus import RunRecord
+from app.store import RunRecord
 from ui import messages
 from ui.dialogs.property_sheet import PropertyPage, PropertySheet, buddy_label
 from ui.formatting import local_time

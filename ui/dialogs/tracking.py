@@ -22,9 +22,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.smtp.tracking import (
+    TrackingQuery,
+    TrackingRow,
+    message_entries,
+    queue_id_of,
+    time_text,
+)
 from app.store import Store
-from app.store import tracking as log_rows
-from app.store.tracking import TrackingQuery, TrackingRow, time_text
 from ui import icons
 from ui.formatting import shown_smtp
 from ui.models.tracking import (
@@ -184,15 +189,6 @@ class TrackingSearchDialog(QDialog):
             dialog.deleteLater()
 
 
-def message_entries(store: Store, entry: TrackingRow) -> list[TrackingRow]:
-    """Worker thread: every log entry of the entry's message, oldest first: by its Message-ID,
-    else by the queue id the SMTP service gave it."""
-    with store.read() as conn:
-        if entry.message_id:
-            return log_rows.message_history(conn, entry.message_id)
-        return log_rows.queue_history(conn, log_rows.queue_id_of(entry))
-
-
 class MessageHistoryDialog(QDialog):
     """One log entry in full, and every entry of the same message (by its Message-ID)."""
 
@@ -240,7 +236,7 @@ class MessageHistoryDialog(QDialog):
         layout.addWidget(self.list, 1)
         layout.addWidget(buttons)
         self.resize(820, 520)
-        self._queried = bool(entry.message_id or log_rows.queue_id_of(entry))
+        self._queried = bool(entry.message_id or queue_id_of(entry))
         if self._queried:
             self.history_label.setText("Every entry of this message, oldest first: reading...")
             tasks.submit(

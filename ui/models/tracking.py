@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Signal
 from PySide6.QtWidgets import QApplication, QStyle
 
-from app.store.tracking import TrackingRow
+from app.smtp.tracking import TrackingRow
 from ui import icons
 from ui.formatting import shown_smtp
 from ui.models.table import RowTableModel

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 
+from app.smtp import tracking
+from app.smtp.tracking import TrackingQuery, TrackingRow
 from app.store import Store
-from app.store import tracking as log_rows
-from app.store.tracking import TrackingQuery, TrackingRow
 from ui import messages
 from ui.actions import MenuEntry, make_action, set_enabled
 from ui.dialogs.tracking import MessageHistoryDialog, TrackingSearchDialog
@@ -50,11 +50,11 @@ def read_page(
 ) -> Page:
     """Worker thread: a page of matching entries (newest first), whether older ones may exist
     (the page was full), and the newest id in the whole log when it was read."""
-    with store.read() as conn:
-        rows = log_rows.query(
-            conn, criteria, before_id=before_id, after_id=after_id, limit=PAGE_SIZE
+    with store.read():  # one snapshot: the page and the newest id agree
+        rows = tracking.find_entries(
+            store, criteria, before_id=before_id, after_id=after_id, limit=PAGE_SIZE
         )
-        newest = log_rows.last_id(conn)
+        newest = tracking.newest_id(store)
     return rows, len(rows) == PAGE_SIZE, newest
 
 
@@ -262,8 +262,7 @@ class MessageTrackingView(ResultView):
         if not self._searched_once or not self.is_current():
             return
         try:
-            with self.console.store.read() as conn:
-                newest = log_rows.last_id(conn)
+            newest = tracking.newest_id(self.console.store)
         except Exception:  # the store may be closing with the window
             log.debug("cannot read the tracking log's newest id", exc_info=True)
             return
