@@ -1,8 +1,16 @@
-"""The widgets every console dialog builds the same way: a read-only list, OK / Cancel."""
+"""The widgets every console dialog builds the same way: a read-only list, OK / Cancel, a
+field's label."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QAbstractItemView, QDialog, QDialogButtonBox, QTreeView, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QTreeView,
+    QWidget,
+)
 
 SelectionMode = QAbstractItemView.SelectionMode
 
@@ -34,3 +42,10 @@ def ok_cancel(dialog: QDialog) -> QDialogButtonBox:
     buttons.accepted.connect(dialog.accept)
     buttons.rejected.connect(dialog.reject)
     return buttons
+
+
+def buddy_label(text: str, buddy: QWidget, parent: QWidget | None = None) -> QLabel:
+    """A field's label whose ``&`` mnemonic moves the focus to the field."""
+    label = QLabel(text, parent)
+    label.setBuddy(buddy)
+    return label

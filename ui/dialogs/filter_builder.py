@@ -30,7 +30,6 @@ from app.errors import PostroomError
 from app.model import Recipient
 from app.store import Store
 from ui import messages
-from ui.dialogs.property_sheet import buddy_label
 from ui.models.conditions import (
     CONDITIONS,
     FIELD_LABELS,
@@ -46,7 +45,7 @@ from ui.models.conditions import (
 from ui.models.recipients import RecipientMatchModel
 from ui.models.table import SORT_ROLE
 from ui.tasks import TaskRunner
-from ui.widgets import list_view, ok_cancel
+from ui.widgets import buddy_label, list_view, ok_cancel
 
 log = logging.getLogger(__name__)
 

@@ -96,7 +96,7 @@ class FirstRunDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
-        layout = QVBoxLayout(self)
+        layout = self._layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addSpacing(8)
         layout.addLayout(form)
@@ -104,7 +104,7 @@ class FirstRunDialog(QDialog):
         layout.addWidget(self.buttons)
         self.setMinimumWidth(480)
         # The size hint is worked out for a narrower width, where the wrapped text is taller.
-        self.resize(480, self.layout().heightForWidth(480))
+        self.resize(480, layout.heightForWidth(480))
 
         self.name_edit.textChanged.connect(self._validate)
         self.domain_edit.textChanged.connect(self._validate)
@@ -141,8 +141,8 @@ class FirstRunDialog(QDialog):
         self.feedback.setTextFormat(Qt.TextFormat.PlainText)  # it quotes what was typed
         self.feedback.setText(_breakable(text))
         self.ok_button.setEnabled(False)
-        self.layout().activate()
-        needed = self.layout().heightForWidth(self.width())
+        self._layout.activate()
+        needed = self._layout.heightForWidth(self.width())
         if needed > self.height():  # a refusal longer than the room kept for it
             self.resize(self.width(), needed)
 

@@ -31,6 +31,7 @@ from app.model import Recipient, RecipientKind
 from app.store import Store
 from ui import icons, messages
 from ui.formatting import shown_smtp
+from ui.widgets import buddy_label
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,11 @@ class NamesPage(QWizardPage):
         grid = QGridLayout(self)
         row = 0
         if kind != "group":
-            grid.addWidget(QLabel("&First name:", self, buddy=self.given), 0, 0)
+            grid.addWidget(buddy_label("&First name:", self.given, self), 0, 0)
             grid.addWidget(self.given, 0, 1)
-            grid.addWidget(QLabel("I&nitials:", self, buddy=self.initials), 0, 2)
+            grid.addWidget(buddy_label("I&nitials:", self.initials, self), 0, 2)
             grid.addWidget(self.initials, 0, 3)
-            grid.addWidget(QLabel("&Last name:", self, buddy=self.surname), 1, 0)
+            grid.addWidget(buddy_label("&Last name:", self.surname, self), 1, 0)
             grid.addWidget(self.surname, 1, 1, 1, 3)
             row = 2
             display_label = "F&ull name:"
@@ -108,9 +109,9 @@ class NamesPage(QWizardPage):
             display_label = "Group na&me:"
             for edit in (self.given, self.initials, self.surname):
                 edit.setVisible(False)  # a group has no person's names
-        grid.addWidget(QLabel(display_label, self, buddy=self.display), row, 0)
+        grid.addWidget(buddy_label(display_label, self.display, self), row, 0)
         grid.addWidget(self.display, row, 1, 1, 3)
-        grid.addWidget(QLabel("&Alias:", self, buddy=self.alias), row + 1, 0)
+        grid.addWidget(buddy_label("&Alias:", self.alias, self), row + 1, 0)
         grid.addWidget(self.alias, row + 1, 1, 1, 3)
         self.feedback = QLabel(self)
         self.feedback.setObjectName("feedback")
@@ -365,8 +366,9 @@ class NewRecipientWizard(QWizard):
         return True
 
     @classmethod
-    def create(cls, parent: QWidget | None, store: Store, kind: RecipientKind) -> Recipient | None:
-        """Run the wizard; the new recipient, or None when cancelled."""
+    def ask(cls, parent: QWidget | None, store: Store, kind: RecipientKind) -> Recipient | None:
+        """Run the wizard; the new recipient, or None when cancelled. (Not ``create``: that is
+        QWidget's own.)"""
         wizard = cls(parent, store, kind)
         try:
             wizard.exec()

@@ -27,9 +27,10 @@ from ui import icons, messages
 from ui.dialogs.address import CUSTOM, AddressTypeDialog, CustomAddressDialog, SmtpAddressDialog
 from ui.dialogs.address_list import AddressListPage
 from ui.dialogs.filter_builder import FindRecipientsDialog
-from ui.dialogs.property_sheet import PropertyPage, PropertySheet, buddy_label
+from ui.dialogs.property_sheet import PropertyPage, PropertySheet
 from ui.formatting import local_time, shown_address
 from ui.models.rules import RuleListModel, RuleRow
+from ui.widgets import buddy_label
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QLabel,
     QPushButton,
     QTabWidget,
     QVBoxLayout,
@@ -28,13 +27,6 @@ from ui import messages
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def buddy_label(text: str, buddy: QWidget, parent: QWidget | None = None) -> QLabel:
-    """A field's label whose ``&`` mnemonic moves the focus to the field."""
-    label = QLabel(text, parent)
-    label.setBuddy(buddy)
-    return label
 
 
 class PropertyPage(QWidget, Generic[T]):

@@ -43,7 +43,7 @@ from ui.formatting import local_time
 from ui.models.proxy_addresses import ProxyAddressListModel, address_key
 from ui.models.recipient_attributes import EXTENSION_ATTRIBUTES, AttributeListModel
 from ui.models.recipients import KIND_TEXT, RecipientRefModel
-from ui.widgets import list_view
+from ui.widgets import buddy_label, list_view
 
 log = logging.getLogger(__name__)
 
@@ -111,25 +111,25 @@ class GeneralPage(PropertyPage[RecipientProperties]):
                 self.fields[name] = _line(self, name, f"LDAP attribute {name}")
             self.fields["initials"].setMaxLength(6)
             self.fields["initials"].setMaximumWidth(60)
-            names.addWidget(QLabel(NAME_FIELDS[0][1], self, buddy=self.fields["givenName"]), 0, 0)
+            names.addWidget(buddy_label(NAME_FIELDS[0][1], self.fields["givenName"], self), 0, 0)
             names.addWidget(self.fields["givenName"], 0, 1)
-            names.addWidget(QLabel(NAME_FIELDS[1][1], self, buddy=self.fields["initials"]), 0, 2)
+            names.addWidget(buddy_label(NAME_FIELDS[1][1], self.fields["initials"], self), 0, 2)
             names.addWidget(self.fields["initials"], 0, 3)
-            names.addWidget(QLabel(NAME_FIELDS[2][1], self, buddy=self.fields["sn"]), 1, 0)
+            names.addWidget(buddy_label(NAME_FIELDS[2][1], self.fields["sn"], self), 1, 0)
             names.addWidget(self.fields["sn"], 1, 1, 1, 3)
             row = 2
         self.fields["displayName"] = _line(self, "displayName", "LDAP attribute displayName")
         display_label = "Group na&me:" if kind == "group" else "Displ&ay name:"
-        names.addWidget(QLabel(display_label, self, buddy=self.fields["displayName"]), row, 0)
+        names.addWidget(buddy_label(display_label, self.fields["displayName"], self), row, 0)
         names.addWidget(self.fields["displayName"], row, 1, 1, 3)
         self.alias = _line(self, "alias", "LDAP attribute mailNickname: unique, names the mailbox")
         self.alias.setMaxLength(64)
-        names.addWidget(QLabel("Alia&s:", self, buddy=self.alias), row + 1, 0)
+        names.addWidget(buddy_label("Alia&s:", self.alias, self), row + 1, 0)
         names.addWidget(self.alias, row + 1, 1, 1, 3)
         self.target: QLineEdit | None = None
         if kind == "contact":
             self.target = _line(self, "target", "Mail to this contact is forwarded here")
-            names.addWidget(QLabel("Tar&get address:", self, buddy=self.target), row + 2, 0)
+            names.addWidget(buddy_label("Tar&get address:", self.target, self), row + 2, 0)
             names.addWidget(self.target, row + 2, 1, 1, 3)
             self.target.textEdited.connect(self._emit_changed)
         names.setColumnStretch(1, 1)
@@ -138,7 +138,7 @@ class GeneralPage(PropertyPage[RecipientProperties]):
         grid = QGridLayout(organization)
         for number, (name, label) in enumerate(ORGANIZATION_FIELDS):
             edit = self.fields[name] = _line(self, name, f"LDAP attribute {name}")
-            grid.addWidget(QLabel(label, self, buddy=edit), number // 2, (number % 2) * 2)
+            grid.addWidget(buddy_label(label, edit, self), number // 2, (number % 2) * 2)
             grid.addWidget(edit, number // 2, (number % 2) * 2 + 1)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)

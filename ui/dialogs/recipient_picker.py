@@ -23,7 +23,7 @@ from app.store import Store
 from ui.formatting import plural
 from ui.models.recipients import RecipientRefModel
 from ui.tasks import TaskRunner
-from ui.widgets import SelectionMode, list_view, ok_cancel
+from ui.widgets import SelectionMode, buddy_label, list_view, ok_cancel
 
 MAX_SHOWN = 500
 SEARCH_DELAY_MS = 250
@@ -85,7 +85,7 @@ class SelectRecipientsDialog(QDialog):
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
 
         search_row = QHBoxLayout()
-        search_row.addWidget(QLabel("&Name:", self, buddy=self.search))
+        search_row.addWidget(buddy_label("&Name:", self.search, self))
         search_row.addWidget(self.search, 1)
         search_row.addWidget(self.find_now)
         layout = QVBoxLayout(self)

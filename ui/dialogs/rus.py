@@ -36,10 +36,10 @@ from app.rus.schedule import (
 )
 from app.store import RunRecord
 from ui import messages
-from ui.dialogs.property_sheet import PropertyPage, PropertySheet, buddy_label
+from ui.dialogs.property_sheet import PropertyPage, PropertySheet
 from ui.formatting import local_time
 from ui.models.schedule import ScheduleModel
-from ui.widgets import ok_cancel
+from ui.widgets import buddy_label, ok_cancel
 
 
 class ScheduleDialog(QDialog):

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 
 from app.settings import MIB, Settings, load_settings, save_settings
 from app.store import Store
-from ui.dialogs.property_sheet import PropertyPage, PropertySheet, buddy_label
+from ui.dialogs.property_sheet import PropertyPage, PropertySheet
+from ui.widgets import buddy_label
 
 RESTART_NOTE = (
     "Changes to the listen addresses, limits and TLS take effect when the SMTP service is "

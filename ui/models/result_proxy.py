@@ -30,7 +30,7 @@ class ResultProxyModel(QSortFilterProxyModel):
     in the list) is its own too. GUI thread only.
     """
 
-    def setSourceModel(self, model: QAbstractItemModel | None) -> None:  # type: ignore[override]
+    def setSourceModel(self, model: QAbstractItemModel) -> None:
         if sorts_itself(model):
             # Before its rows are mapped: the previous list's sort column must not apply to it.
             super().sort(-1, Qt.SortOrder.AscendingOrder)

@@ -55,7 +55,7 @@ class RowTableModel(HeaderedTableModel, Generic[T]):
     ``alignment``; an editable list also ``check_state`` / ``checkable`` / ``set_checked``
     (a check box) or ``editable`` / ``set_value`` (in-place editing). A list edited in a sheet
     changes its rows with ``reset_rows``, ``append_row``, ``remove_row`` and ``replace_row``; a list
-    shown a batch at a time overrides ``rowCount`` (``data`` never reads past it).
+    shown a batch at a time overrides ``rowCount`` (Qt makes no index past it).
     GUI thread only.
     """
 
@@ -180,7 +180,7 @@ class RowTableModel(HeaderedTableModel, Generic[T]):
         return 0 if parent.isValid() else len(self._rows)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= self.rowCount():
+        if not index.isValid() or index.row() >= len(self._rows):
             return None
         row = self._rows[index.row()]
         column = index.column()
@@ -205,7 +205,7 @@ class RowTableModel(HeaderedTableModel, Generic[T]):
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         flags = super().flags(index)
-        if not index.isValid() or index.row() >= self.rowCount():
+        if not index.isValid() or index.row() >= len(self._rows):
             return flags
         row, column = self._rows[index.row()], index.column()
         if self.checkable(row, column):
@@ -215,7 +215,7 @@ class RowTableModel(HeaderedTableModel, Generic[T]):
         return flags
 
     def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
-        if not index.isValid() or index.row() >= self.rowCount():
+        if not index.isValid() or index.row() >= len(self._rows):
             return False
         row, column = self._rows[index.row()], index.column()
         if role == Qt.ItemDataRole.CheckStateRole and self.checkable(row, column):

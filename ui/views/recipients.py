@@ -175,7 +175,7 @@ class AllRecipientsView(ResultView):
 
     def create(self, kind: RecipientKind) -> None:
         """New > User / Contact / Group: the wizard, then the new recipient selected."""
-        created = NewRecipientWizard.create(self.parent_widget, self.console.store, kind)
+        created = NewRecipientWizard.ask(self.parent_widget, self.console.store, kind)
         if created is not None and created.id is not None:
             self._select_after_load = created.id
             self.refresh()
