@@ -41,7 +41,7 @@ TOPIC_BY_NODE_KEY: dict[str, str] = {
 
 
 class TreeNode(Protocol):
-    """What help needs of a console tree node (ui.tree.Node)."""
+    """What help needs of a console tree node (ui.node.Node)."""
 
     key: str
     icon: str

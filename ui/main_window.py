@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,7 +18,6 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QAction, QCloseEvent, QContextMenuEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QFrame,
     QHeaderView,
     QLabel,
@@ -35,10 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import PostroomError
 from ui import icons, messages
 from ui.actions import MenuEntry, fill_menu, make_action, set_enabled
 from ui.console import Console
+from ui.export import ExportDialog, write_csv
 from ui.help import AboutDialog, AboutFacts, HelpDialog, topic_for
 from ui.models.result_proxy import ResultProxyModel
 from ui.models.table import SORT_ROLE
@@ -51,35 +48,6 @@ from ui.widgets import SelectionMode, list_view
 log = logging.getLogger(__name__)
 
 APP_TITLE = "Postroom System Manager"
-
-
-def write_csv(path: Path, header: list[str], rows: Iterable[list[str]]) -> int:
-    """Worker thread: write the rows to ``path`` whole or not at all; the number of rows."""
-    partial = path.with_name(f".{path.name}.part")
-    count = 0
-    try:
-        with partial.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            for row in rows:
-                writer.writerow(row)
-                count += 1
-        os.replace(partial, path)
-    except OSError as error:
-        partial.unlink(missing_ok=True)
-        raise PostroomError(f"Cannot write {path}: {error.strerror or error}.") from error
-    return count
-
-
-class ExportDialog:
-    """Action > Export List…: where to write the CSV (tests replace ``ask_path``)."""
-
-    @staticmethod
-    def ask_path(parent: QWidget | None, suggested: str) -> Path | None:
-        path, _ = QFileDialog.getSaveFileName(
-            parent, "Export List", suggested, "CSV files (*.csv);;All files (*)"
-        )
-        return Path(path) if path else None
 
 
 class ResultPane(QWidget):
