@@ -26,8 +26,7 @@ from app.directory import recipients
 from app.directory.recipients import LIST_SORTS, ListSort, RecipientListing, RecipientSummary
 from app.store import Store
 from ui import icons
-from ui.formatting import shown_smtp
-from ui.models.recipients import KIND_TEXT
+from ui.models.recipients import recipient_text
 from ui.models.table import OBJECT_ROLE, SORT_ROLE, HeaderedTableModel, Index
 from ui.tasks import TaskRunner
 
@@ -414,15 +413,9 @@ class RecipientListModel(HeaderedTableModel):
 
 def display_text(summary: RecipientSummary, column: int) -> str:
     """The text of one All Recipients cell (any thread: no Qt involved)."""
-    if column == RecipientListModel.COL_DISPLAY:
-        return summary.display_name
-    if column == RecipientListModel.COL_ALIAS:
-        return summary.alias
-    if column == RecipientListModel.COL_TYPE:
-        return KIND_TEXT.get(summary.kind, summary.kind)
-    if column == RecipientListModel.COL_ADDRESS:
-        return shown_smtp(summary.primary_smtp)
-    return summary.policy or ""
+    if column == RecipientListModel.COL_POLICY:
+        return summary.policy or ""
+    return recipient_text(summary, summary.primary_smtp, column)
 
 
 def _runs(rows: list[int]) -> list[tuple[int, int]]:

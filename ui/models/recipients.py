@@ -27,16 +27,22 @@ class RecipientColumnsModel(RowTableModel[R]):
         raise NotImplementedError
 
     def display(self, row: R, column: int) -> str:
-        if column == self.COL_DISPLAY:
-            return row.display_name
-        if column == self.COL_ALIAS:
-            return row.alias
-        if column == self.COL_TYPE:
-            return KIND_TEXT.get(row.kind, row.kind)
-        return shown_smtp(self.address(row))
+        return recipient_text(row, self.address(row), column)
 
     def decoration(self, row: R, column: int) -> Any:
         return icons.icon(row.kind)
+
+
+def recipient_text(row: Recipient | RecipientSummary, address: str | None, column: int) -> str:
+    """A recipient's text in one of the four columns every recipient list starts with (All
+    Recipients adds Policy after them); any thread: no Qt involved."""
+    if column == RecipientColumnsModel.COL_DISPLAY:
+        return row.display_name
+    if column == RecipientColumnsModel.COL_ALIAS:
+        return row.alias
+    if column == RecipientColumnsModel.COL_TYPE:
+        return KIND_TEXT.get(row.kind, row.kind)
+    return shown_smtp(address)
 
 
 class RecipientMatchModel(RecipientColumnsModel[Recipient]):
