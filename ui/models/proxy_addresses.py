@@ -70,7 +70,12 @@ class ProxyAddressListModel(AddressListModel[ProxyAddress]):
         self.edited.emit()
 
     def made_primary(self, rows: list[ProxyAddress], number: int) -> list[ProxyAddress]:
-        """The chosen address is the primary of its type; the old primary stays, as secondary."""
+        """The chosen address is the primary of its type; the old primary stays, as secondary.
+
+        The engine's rule for this (``app.directory.recipients.set_primary_address``) works on a
+        stored recipient only, and ``app.policies.with_primary`` takes rules (it also ticks
+        them); once the engine offers it for a list of addresses, call that here instead.
+        """
         chosen = rows[number]
         return [
             dataclasses.replace(proxy, primary=n == number) if same_type(proxy, chosen) else proxy
