@@ -23,11 +23,11 @@ from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by nam
     window,
 )
 from ui.dialogs.filter_builder import FindRecipientsDialog
-from ui.dialogs.rus import ScheduleModel
 from ui.main_window import MainWindow
+from ui.models.policies import PolicyListModel
 from ui.models.recipients import RecipientMatchModel
 from ui.models.rules import RuleListModel
-from ui.views.policies import PolicyListModel
+from ui.models.schedule import ScheduleModel
 
 
 def views_model(window: MainWindow, key: str) -> Any:
