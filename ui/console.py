@@ -44,6 +44,7 @@ class Console(QObject):
         self.rus = RusBridge(store, self)
         self.standard_actions = StandardActions(self)
         self.window: QWidget | None = None
+        self.is_shut_down = False
 
     @property
     def data_dir(self) -> Path:
@@ -57,7 +58,11 @@ class Console(QObject):
             self.smtp.start_if_autostart()
 
     def shutdown(self) -> None:
-        """Stop the services and wait for background work; at exit only."""
+        """Stop the services and wait for background work; at exit only. A second call does
+        nothing, so whoever closes the window (the app, a test, its fixture) may call it."""
+        if self.is_shut_down:
+            return
+        self.is_shut_down = True
         self.watcher.stop()
         self.smtp.shutdown()
         self.rus.shutdown()
