@@ -44,6 +44,8 @@ class Console(QObject):
         self.rus = RusBridge(store, self)
         self.standard_actions = StandardActions(self)
         self.window: QWidget | None = None
+        self.current_view: QObject | None = None
+        """The view the window shows now (the window sets it; see ResultView.is_current)."""
         self.is_shut_down = False
 
     @property

@@ -289,6 +289,7 @@ class MainWindow(QMainWindow):
             self._save_columns(self.current)
         view = self.view_for(node)
         self.current = view
+        self.console.current_view = view
         self.proxy.setSourceModel(view.model)
         view.shown()
         self._restore_columns(view)

@@ -57,6 +57,12 @@ class ResultView(QObject):
     def refresh(self) -> None:
         """Reload the list from the store (F5, and whenever the directory changes)."""
 
+    def is_current(self) -> bool:
+        """Whether the console window is open on this node: lists that follow changes by
+        themselves do so only then (``shown`` brings them up to date)."""
+        window = self.console.window
+        return window is not None and window.isVisible() and self.console.current_view is self
+
     def status_text(self) -> str:
         """The line above the list, after the node's title (e.g. "3 objects")."""
         return ""

@@ -83,11 +83,6 @@ class MailboxesView(ResultView):
         """Count every mailbox again (in the background)."""
         self.scan(only_if_changed=False)
 
-    def is_current(self) -> bool:
-        """Whether the console window is open on this node (``shown`` recounts when it is)."""
-        window = self.console.window
-        return bool(window is not None and window.isVisible() and window.current is self)  # type: ignore[attr-defined]
-
     def _directory_changed(self) -> None:
         if self.is_current():
             self.refresh()

@@ -98,12 +98,9 @@ class AllRecipientsView(ResultView):
         self.list_model.reload()
         self.status_changed.emit()
 
-    def _is_current(self) -> bool:
-        return getattr(self.console.window, "current", None) is self
-
     def _directory_changed(self) -> None:
         # Only the list on screen follows every change; a hidden one reloads when shown again.
-        if self._is_current():
+        if self.is_current():
             self.refresh()
         else:
             self._stale = True

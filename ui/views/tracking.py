@@ -248,11 +248,6 @@ class MessageTrackingView(ResultView):
         self.actions_changed.emit()
         self.searched.emit()
 
-    def is_current(self) -> bool:
-        """Whether the console window is open on this node (``shown`` searches again)."""
-        window = self.console.window
-        return bool(window is not None and window.isVisible() and window.current is self)  # type: ignore[attr-defined]
-
     def _smtp_event(self) -> None:
         if self.is_current():
             self.catch_up()
