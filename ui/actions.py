@@ -7,6 +7,7 @@ Everything here runs on the GUI thread.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Union
@@ -16,6 +17,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from ui import icons
+
+log = logging.getLogger(__name__)
 
 
 @dataclass

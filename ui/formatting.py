@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from app.directory import addressing
 from app.model import SMTP, AddressRule, ProxyAddress
+
+log = logging.getLogger(__name__)
 
 
 def local_time(stamp: str) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
 import resources
+
+log = logging.getLogger(__name__)
 
 # Icons the console uses that ``resources`` does not draw (yet): a Qt standard icon stands in.
 _STANDARD: dict[str, QStyle.StandardPixmap] = {

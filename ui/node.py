@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 ViewFactory = Callable[[Any, "Node"], Any]
 """Makes a node's view: ``factory(console, node) -> ResultView`` (see ``ui.tree.make_view``)."""

@@ -8,6 +8,7 @@ of the tree ``ui.models.tree.ConsoleTreeModel``. GUI thread only.
 
 from __future__ import annotations
 
+import logging
 import socket
 
 from app import organization
@@ -23,6 +24,8 @@ from ui.views.rus import RecipientUpdateServicesView
 from ui.views.sessions import CurrentSessionsView
 from ui.views.smtp import SmtpVirtualServerView
 from ui.views.tracking import TOOLS_TEXT, TRACKING_TEXT, MessageTrackingView
+
+log = logging.getLogger(__name__)
 
 
 def build_tree(console: Console) -> Node:

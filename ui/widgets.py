@@ -3,6 +3,8 @@ field's label."""
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -11,6 +13,8 @@ from PySide6.QtWidgets import (
     QTreeView,
     QWidget,
 )
+
+log = logging.getLogger(__name__)
 
 SelectionMode = QAbstractItemView.SelectionMode
 

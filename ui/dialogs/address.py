@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt
@@ -25,6 +26,8 @@ from app.model import SMTP, AddressRule
 from ui import messages
 from ui.formatting import shown_address
 from ui.widgets import ok_cancel
+
+log = logging.getLogger(__name__)
 
 CUSTOM = "custom"
 SAMPLE = addressing.NameValues(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,8 @@ from ui.models.domains import (
     short_time,
 )
 from ui.widgets import list_view
+
+log = logging.getLogger(__name__)
 
 
 class DomainDnsDialog(QDialog):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt
@@ -24,6 +25,8 @@ from ui import messages
 from ui.formatting import shown_address
 from ui.models.proxy_addresses import address_key
 from ui.widgets import ok_cancel
+
+log = logging.getLogger(__name__)
 
 ERROR_STYLE = "color: #b00020;"
 WARNING_STYLE = "color: #8a5a00;"

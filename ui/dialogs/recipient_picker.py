@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 
 from PySide6.QtCore import QTimer
@@ -24,6 +25,8 @@ from ui.formatting import plural
 from ui.models.recipients import RecipientRefModel
 from ui.tasks import TaskRunner
 from ui.widgets import SelectionMode, buddy_label, list_view, ok_cancel
+
+log = logging.getLogger(__name__)
 
 MAX_SHOWN = 500
 SEARCH_DELAY_MS = 250

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 from PySide6.QtCore import (
@@ -40,6 +41,8 @@ from ui.dialogs.property_sheet import PropertyPage, PropertySheet
 from ui.formatting import local_time
 from ui.models.schedule import ScheduleModel
 from ui.widgets import buddy_label, ok_cancel
+
+log = logging.getLogger(__name__)
 
 
 class ScheduleDialog(QDialog):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -23,6 +24,8 @@ from app.settings import MIB, Settings, load_settings, save_settings
 from app.store import Store
 from ui.dialogs.property_sheet import PropertyPage, PropertySheet
 from ui.widgets import buddy_label
+
+log = logging.getLogger(__name__)
 
 RESTART_NOTE = (
     "Changes to the listen addresses, limits and TLS take effect when the SMTP service is "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from typing import Any, Protocol, TypeVar
 
@@ -9,6 +10,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QFont
 
 from ui.models.table import RowTableModel
+
+log = logging.getLogger(__name__)
 
 
 class TypedAddress(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -9,6 +10,8 @@ from app.directory.filters import And, Equality, LdapFilter, Not, Presence, Subs
 from app.errors import PostroomError
 from app.model import ATTRIBUTE_NAMES
 from ui.models.table import RowTableModel
+
+log = logging.getLogger(__name__)
 
 FIELD_LABELS: dict[str, str] = {
     "mailNickname": "Alias",

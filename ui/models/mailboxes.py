@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Hashable, Sequence
 from datetime import datetime
@@ -13,6 +14,8 @@ from PySide6.QtGui import QFont
 from app.mailstore.mailboxes import MailboxSummary, MessageSummary
 from ui import icons
 from ui.models.table import Index, RowTableModel
+
+log = logging.getLogger(__name__)
 
 
 def size_text(size: int) -> str:

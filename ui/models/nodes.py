@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from typing import Any
 
 from ui import icons
 from ui.models.table import RowTableModel
 from ui.node import Node
+
+log = logging.getLogger(__name__)
 
 
 class ChildNodesModel(RowTableModel[Node]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -12,6 +13,8 @@ from app.model import RecipientPolicy
 from ui import icons
 from ui.formatting import local_time
 from ui.models.table import RowTableModel
+
+log = logging.getLogger(__name__)
 
 
 class PolicyListModel(RowTableModel[RecipientPolicy]):

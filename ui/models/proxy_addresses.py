@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import QObject
@@ -10,6 +11,8 @@ from PySide6.QtCore import QObject
 from app.model import ProxyAddress
 from ui.formatting import shown_address
 from ui.models.addresses import AddressListModel, same_type
+
+log = logging.getLogger(__name__)
 
 
 def address_key(proxy: ProxyAddress) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -9,6 +10,8 @@ from PySide6.QtCore import QObject, Signal
 
 from app.directory.recipients import MAX_ATTRIBUTE_LENGTH
 from ui.models.table import RowTableModel
+
+log = logging.getLogger(__name__)
 
 EXTENSION_ATTRIBUTES: tuple[str, ...] = tuple(f"extensionAttribute{n}" for n in range(1, 16))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from typing import Any, TypeVar
 
@@ -10,6 +11,8 @@ from app.model import Recipient
 from ui import icons
 from ui.formatting import shown_smtp
 from ui.models.table import RowTableModel
+
+log = logging.getLogger(__name__)
 
 KIND_TEXT = {"user": "User", "contact": "Contact", "group": "Distribution group"}
 

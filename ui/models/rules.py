@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,8 @@ from app import policies
 from app.model import AddressRule
 from ui.formatting import shown_address
 from ui.models.addresses import AddressListModel
+
+log = logging.getLogger(__name__)
 
 PRIMARY_TICK_TIP = (
     "The primary address is always generated. Set another address of this type as primary "

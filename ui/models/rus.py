@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from ui import icons
 from ui.models.table import RowTableModel
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt
@@ -9,6 +10,8 @@ from PySide6.QtGui import QBrush, QColor
 
 from app.rus.schedule import DAY_NAMES, Week
 from ui.models.table import Index
+
+log = logging.getLogger(__name__)
 
 RUN_COLOR = QColor("#2f6fb5")
 

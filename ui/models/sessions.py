@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,8 @@ from ui.models.table import RowTableModel
 
 if TYPE_CHECKING:  # the SMTP package is optional: see ui.services._smtp_service_class
     from app.smtp.protocol import Connection
+
+log = logging.getLogger(__name__)
 
 
 class SessionListModel(RowTableModel["Connection"]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -12,6 +13,8 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     Qt,
 )
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Sequence
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,8 @@ from app.smtp.tracking import TrackingRow
 from ui import icons
 from ui.formatting import shown_smtp
 from ui.models.table import RowTableModel
+
+log = logging.getLogger(__name__)
 
 Index = QModelIndex | QPersistentModelIndex
 

@@ -8,6 +8,8 @@ Properties, Delete, Rename, Refresh, Export List) and asks the current view what
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QAbstractItemModel, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QWidget
@@ -16,6 +18,8 @@ from ui import icons
 from ui.actions import MenuEntry, StandardActions
 from ui.console import Console
 from ui.node import Node
+
+log = logging.getLogger(__name__)
 
 
 class ResultView(QObject):

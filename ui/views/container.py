@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from ui.actions import MenuEntry
@@ -12,6 +13,8 @@ from ui.views.base import ResultView
 
 if TYPE_CHECKING:
     from ui.console import Console
+
+log = logging.getLogger(__name__)
 
 
 class ContainerView(ResultView):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ from ui.views.base import ResultView
 if TYPE_CHECKING:
     from ui.console import Console
     from ui.node import Node
+
+log = logging.getLogger(__name__)
 
 REBUILD_WARNING = (
     "Rebuild looks at every recipient in the organization again, which can take a long time "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer
@@ -14,6 +15,8 @@ from ui.views.base import ResultView
 if TYPE_CHECKING:
     from ui.console import Console
     from ui.node import Node
+
+log = logging.getLogger(__name__)
 
 REFRESH_MS = 2000
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction
@@ -14,6 +15,8 @@ from ui.views.container import ContainerView
 if TYPE_CHECKING:
     from ui.console import Console
     from ui.node import Node
+
+log = logging.getLogger(__name__)
 
 
 class SmtpVirtualServerView(ContainerView):
