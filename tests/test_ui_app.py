@@ -1,11 +1,9 @@
 """``postroom`` with no arguments: ui.app.run opens the console and returns when it closes."""
 
-# The fixtures come from test_ui_support and are named as test arguments.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import QTimer
@@ -14,10 +12,12 @@ from pytestqt.qtbot import QtBot
 
 from app.settings import save_settings
 from app.store import Store
-from tests.test_ui_support import Prompts, prompts  # noqa: F401 - fixtures are imported by name
 from ui import app as console_app
 from ui.dialogs.first_run import FirstRunDialog
 from ui.main_window import MainWindow
+
+if TYPE_CHECKING:
+    from tests.conftest import Prompts  # the fixture's type, not the fixture
 
 
 def close_when_shown(seen: list[str]) -> None:

@@ -1,7 +1,7 @@
 """Recipients > Domains: every policy domain with its type, the owning policy's sheet, and the DNS
 column filled from a real loopback DNS responder without blocking the GUI thread."""
 
-# The fixtures come from test_ui_support and are named as test arguments.
+# The dialogs fixture comes from test_ui_support and is named as a test argument.
 # ruff: noqa: F811
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import dns.reversename
 import pytest
@@ -23,23 +24,23 @@ from tests.conftest import ROOT
 from tests.dns_responder import DnsResponder, Mode, serving
 from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
     DialogDriver,
-    Prompts,
     click_menu_item,
     dialogs,
     double_click_row,
     menu_texts,
-    prompts,
     right_click_row,
     right_click_tree,
     row_index,
     select_row,
-    window,
 )
 from ui.dialogs.domain_dns import DomainDnsDialog
 from ui.dialogs.policy import PolicyDialog
 from ui.main_window import MainWindow
 from ui.models.domains import CHECKING, NOT_CHECKED, DomainListModel
 from ui.views.domains import DomainsView
+
+if TYPE_CHECKING:
+    from tests.conftest import Prompts  # the fixture's type, not the fixture
 
 DOMAINS = "recipients/domains"
 

@@ -1,6 +1,6 @@
 """The console end to end: a new domain on the Default Policy, Update Now, and mail arrives."""
 
-# The fixtures come from test_ui_support and are named as test arguments.
+# The dialogs fixture comes from test_ui_support and is named as a test argument.
 # ruff: noqa: F811
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import mailbox
 import smtplib
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
@@ -20,28 +21,18 @@ from app.settings import parse_host_port
 from app.store import Store
 from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
     DialogDriver,
-    Prompts,
     click_menu_item,
     dialogs,
     double_click_row,
-    live_window,
     menu_texts,
-    prompts,
     right_click_row,
 )
 from ui.dialogs.address import AddressTypeDialog, SmtpAddressDialog
 from ui.dialogs.policy import PolicyDialog
 from ui.main_window import MainWindow
 
-
-def accepts(host: str, port: int, address: str) -> bool:
-    """Whether the SMTP service takes ``address`` at RCPT TO now (no message is sent)."""
-    with smtplib.SMTP(host, port, timeout=10) as client:
-        client.ehlo("client.test")
-        client.mail("probe@partner.example")
-        code, _ = client.rcpt(address)
-        client.rset()
-    return code == 250
+if TYPE_CHECKING:
+    from tests.conftest import Prompts, SmtpProbe  # fixtures' types, not the fixtures
 
 
 def test_new_domain_on_the_default_policy_then_update_now_then_mail_is_delivered(
@@ -50,6 +41,7 @@ def test_new_domain_on_the_default_policy_then_update_now_then_mail_is_delivered
     live_window: MainWindow,
     dialogs: DialogDriver,
     prompts: Prompts,
+    smtp_accepts: SmtpProbe,
 ) -> None:
     window = live_window
     # Update Now, not the schedule, is what stamps the new address here.
@@ -115,7 +107,7 @@ def test_new_domain_on_the_default_policy_then_update_now_then_mail_is_delivered
     # An SMTP client on loopback delivers to the new address; the message is in the Maildir.
     host, port = parse_host_port(window.console.smtp.addresses[0])
     # The service follows committed changes within a second (DESIGN §6).
-    qtbot.waitUntil(lambda: accepts(host, port, "jsmith@example.net"), timeout=5000)
+    qtbot.waitUntil(lambda: smtp_accepts(host, port, "jsmith@example.net"), timeout=5000)
     message = EmailMessage()
     message["From"] = "ann@partner.example"
     message["To"] = "jsmith@example.net"

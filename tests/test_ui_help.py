@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 import app
 import resources
 from app.store import SCHEMA_VERSION, Store
-from ui.console import Console
 from ui.help import CONTENTS, AboutDialog, AboutFacts, HelpDialog, topic_for
 from ui.main_window import MainWindow
 from ui.tree import build_tree
@@ -117,38 +114,26 @@ def test_about_tells_version_data_directory_schema_and_listen_address(
 # --- the hooks in the main window -------------------------------------------------------------
 
 
-@pytest.fixture
-def main_window(qtbot: QtBot, store: Store, tmp_path: Path) -> Iterator[Any]:
-    console = Console(store, QSettings(str(tmp_path / "console.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(console)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    yield window
-    window.close()
-    console.shutdown()
-
-
-def test_f1_opens_the_help_page_of_the_current_node(qtbot: QtBot, main_window: Any) -> None:
-    main_window.select_node("recipients/policies")
-    main_window.tree.setFocus()
-    qtbot.keyClick(main_window.tree, Qt.Key.Key_F1)
-    dialog = main_window.findChild(HelpDialog, "helpDialog")
+def test_f1_opens_the_help_page_of_the_current_node(qtbot: QtBot, window: MainWindow) -> None:
+    window.select_node("recipients/policies")
+    window.tree.setFocus()
+    qtbot.keyClick(window.tree, Qt.Key.Key_F1)
+    dialog = window.findChild(HelpDialog, "helpDialog")
     assert dialog is not None and dialog.isVisible()
     assert dialog.topic == "recipient-policies"
 
-    main_window.select_node("servers/host/protocols/smtp")
-    qtbot.keyClick(main_window.tree, Qt.Key.Key_F1)
+    window.select_node("servers/host/protocols/smtp")
+    qtbot.keyClick(window.tree, Qt.Key.Key_F1)
     assert dialog.topic == "smtp"
-    assert main_window.findChildren(HelpDialog) == [dialog], "one help window"
+    assert window.findChildren(HelpDialog) == [dialog], "one help window"
 
 
 def test_help_menu_offers_topics_and_about(
-    main_window: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+    window: MainWindow, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    texts = [action.text() for action in main_window.help_menu.actions()]
+    texts = [action.text() for action in window.help_menu.actions()]
     assert texts[0] == "&Help Topics" and "&About Postroom" in texts
     shown: list[AboutFacts] = []
     monkeypatch.setattr(AboutDialog, "show_about", classmethod(lambda cls, p, f: shown.append(f)))
-    main_window.about.trigger()
+    window.about.trigger()
     assert [(f.data_dir, f.schema_version) for f in shown] == [(store.paths.root, SCHEMA_VERSION)]

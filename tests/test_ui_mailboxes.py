@@ -1,7 +1,7 @@
 """… > Mailbox Store > Mailboxes: counts that follow new mail, a mailbox's messages, and a
 message read in the console after the SMTP service delivered it."""
 
-# The fixtures come from test_ui_support and are named as test arguments.
+# The dialogs fixture comes from test_ui_support and is named as a test argument.
 # ruff: noqa: F811
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import smtplib
 import time
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
@@ -24,21 +25,20 @@ from app.settings import parse_host_port
 from app.store import Store
 from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
     DialogDriver,
-    Prompts,
     click_menu_item,
     dialogs,
     double_click_row,
-    live_window,
     menu_texts,
-    prompts,
     right_click_row,
     row_index,
-    window,
 )
 from ui.dialogs.mailbox import MailboxDialog, MessageDialog
 from ui.main_window import MainWindow
 from ui.models.mailboxes import MessageListModel
 from ui.views.mailboxes import MailboxesView
+
+if TYPE_CHECKING:
+    from tests.conftest import Prompts, SmtpProbe  # fixtures' types, not the fixtures
 
 MAILBOXES = "servers/host/mailbox-store/mailboxes"
 
@@ -112,22 +112,13 @@ def jsmith(store: Store) -> Path:
     return store.paths.mailbox("jsmith")
 
 
-def accepts(host: str, port: int, address: str) -> bool:
-    """Whether the SMTP service takes ``address`` at RCPT TO now (no message is sent)."""
-    with smtplib.SMTP(host, port, timeout=10) as client:
-        client.ehlo("client.test")
-        client.mail("probe@partner.example")
-        code, _ = client.rcpt(address)
-        client.rset()
-    return code == 250
-
-
 def test_deliver_by_smtp_then_open_the_mailbox_and_read_the_message(
     qtbot: QtBot,
     jsmith: Path,
     live_window: MainWindow,
     dialogs: DialogDriver,
     qtmodeltester,
+    smtp_accepts: SmtpProbe,
 ) -> None:  # type: ignore[no-untyped-def]
     window = live_window
     view = mailboxes_view(qtbot, window)
@@ -136,7 +127,7 @@ def test_deliver_by_smtp_then_open_the_mailbox_and_read_the_message(
     assert window.result.title.text() == "Mailboxes     1 mailbox"
 
     host, port = parse_host_port(window.console.smtp.addresses[0])
-    qtbot.waitUntil(lambda: accepts(host, port, "jsmith@example.com"), timeout=5000)
+    qtbot.waitUntil(lambda: smtp_accepts(host, port, "jsmith@example.com"), timeout=5000)
     with smtplib.SMTP(host, port, timeout=10) as client:
         assert client.send_message(mail("Quarterly report", "The figures are in.\n")) == {}
 

@@ -1,8 +1,5 @@
 """Every model of the console passes pytest-qt's model tester, filled with real data."""
 
-# The fixtures come from test_ui_support and are named as test arguments.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import smtplib
@@ -16,12 +13,6 @@ from app.directory import recipients
 from app.rus.schedule import parse_week
 from app.settings import parse_host_port
 from app.store import Store
-from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
-    Prompts,
-    live_window,
-    prompts,
-    window,
-)
 from ui.dialogs.filter_builder import FindRecipientsDialog
 from ui.main_window import MainWindow
 from ui.models.policies import PolicyListModel

@@ -1,9 +1,11 @@
 """Recipients > Recipient Policies through the real window: the list, the sheet, the traps."""
 
-# The fixtures come from test_ui_support and are named as test arguments.
+# The dialogs fixture comes from test_ui_support and is named as a test argument.
 # ruff: noqa: F811
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import Qt
@@ -17,25 +19,25 @@ from app.model import DEFAULT_POLICY_NAME
 from app.store import Store
 from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
     DialogDriver,
-    Prompts,
     click_menu_item,
     dialogs,
     double_click_row,
     menu_texts,
-    prompts,
     right_click_row,
     right_click_tree,
     row_index,
     select_row,
     submenu,
     type_text,
-    window,
 )
 from ui.dialogs.address import AddressTypeDialog, SmtpAddressDialog
 from ui.dialogs.filter_builder import FindRecipientsDialog
 from ui.dialogs.policy import PolicyDialog
 from ui.main_window import MainWindow
 from ui.views.policies import RecipientPoliciesView
+
+if TYPE_CHECKING:
+    from tests.conftest import Prompts  # the fixture's type, not the fixture
 
 NET_QUESTION = "The new address @example.net is not selected"
 UPDATE = "Do you want to update all corresponding recipient e-mail addresses"

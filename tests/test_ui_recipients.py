@@ -1,7 +1,7 @@
 """Recipients > All Recipients through the real window: the lazy list, the New wizards, the
 recipient sheet, and the Recipient Update Service stamping what the console made."""
 
-# The fixtures come from test_ui_support and are named as test arguments.
+# The dialogs fixture comes from test_ui_support and is named as a test argument.
 # ruff: noqa: F811
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import mailbox
 import smtplib
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -26,28 +27,28 @@ from app.store import Store, directory
 from app.store.database import next_usn
 from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
     DialogDriver,
-    Prompts,
     click_menu_item,
     dialogs,
     double_click_row,
-    live_window,
     menu_texts,
-    prompts,
     right_click_row,
     right_click_tree,
     select_row,
     submenu,
     type_text,
-    window,
 )
 from ui.dialogs.address import AddressTypeDialog
 from ui.dialogs.new_recipient import NewRecipientWizard
 from ui.dialogs.recipient import AUTO_UPDATE_TEXT, RecipientDialog
 from ui.dialogs.recipient_address import ProxyAddressDialog
 from ui.dialogs.recipient_picker import SelectRecipientsDialog
-from ui.main_window import ExportDialog, MainWindow
+from ui.export import ExportDialog
+from ui.main_window import MainWindow
 from ui.views.recipients import AllRecipientsView
 from ui.views.rus import REBUILD_WARNING
+
+if TYPE_CHECKING:
+    from tests.conftest import Prompts, SmtpProbe  # fixtures' types, not the fixtures
 
 HEADERS = ["Display Name", "Alias", "Type", "Primary SMTP Address", "Policy"]
 
@@ -570,7 +571,11 @@ def test_contact_wizard_and_its_target_address(
 
 
 def test_group_made_in_the_console_receives_mail_for_its_members(
-    qtbot: QtBot, store: Store, live_window: MainWindow, dialogs: DialogDriver
+    qtbot: QtBot,
+    store: Store,
+    live_window: MainWindow,
+    dialogs: DialogDriver,
+    smtp_accepts: SmtpProbe,
 ) -> None:
     window = live_window
     save_schedule(store, Schedule("never"))
@@ -619,7 +624,7 @@ def test_group_made_in_the_console_receives_mail_for_its_members(
         "sales-team@example.com"
     )
     host, port = parse_host_port(window.console.smtp.addresses[0])
-    qtbot.waitUntil(lambda: _accepts(host, port, "sales-team@example.com"), timeout=5000)
+    qtbot.waitUntil(lambda: smtp_accepts(host, port, "sales-team@example.com"), timeout=5000)
     message = EmailMessage()
     message["From"] = "boss@partner.example"
     message["To"] = "sales-team@example.com"
@@ -629,15 +634,6 @@ def test_group_made_in_the_console_receives_mail_for_its_members(
         assert client.send_message(message) == {}
     box = mailbox.Maildir(store.paths.mailbox("jsmith"), create=False)
     assert [m["Subject"] for m in box] == ["Quarterly figures"]
-
-
-def _accepts(host: str, port: int, address: str) -> bool:
-    with smtplib.SMTP(host, port, timeout=10) as client:
-        client.ehlo("client.test")
-        client.mail("probe@partner.example")
-        code, _ = client.rcpt(address)
-        client.rset()
-    return code == 250
 
 
 def test_member_of_adds_a_user_to_a_group(

@@ -1,13 +1,12 @@
 """Recipients > Recipient Update Services through the real window, and a responsive GUI."""
 
-# The fixtures come from test_ui_support and are named as test arguments.
+# The dialogs fixture comes from test_ui_support and is named as a test argument.
 # ruff: noqa: F811
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
@@ -22,20 +21,18 @@ from app.store import directory as directory_rows
 from app.store.database import next_usn
 from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
     DialogDriver,
-    Prompts,
     click_menu_item,
     dialogs,
     double_click_row,
-    prompts,
     right_click_row,
     select_row,
-    settings_file,
-    window,
 )
-from ui.app import close_window, open_window
 from ui.dialogs.rus import RusPropertiesDialog, ScheduleDialog
 from ui.main_window import MainWindow
 from ui.views.rus import RecipientUpdateServicesView
+
+if TYPE_CHECKING:
+    from tests.conftest import ConsoleOpener, Prompts  # fixtures' types, not the fixtures
 
 REBUILD = "Rebuild looks at every recipient"
 
@@ -55,20 +52,14 @@ def add_recipients(store: Store, count: int) -> None:
 
 
 @pytest.fixture
-def rus_window(
-    qtbot: QtBot, store: Store, tmp_path: Path, prompts: Prompts
-) -> Iterator[MainWindow]:
+def rus_window(store: Store, open_console: ConsoleOpener, prompts: Prompts) -> MainWindow:
     """The window with the Recipient Update Service running (schedule: Never, so only the
     console's requests start runs) and no SMTP service."""
     save_schedule(store, Schedule("never"))
-    shown = open_window(store, settings_file(tmp_path), services=False)
+    shown = open_console(services=False)
     shown.console.rus.start()
-    qtbot.addWidget(shown)
-    shown.show()
-    qtbot.waitExposed(shown)
     shown.select_node("recipients/update-services")
-    yield shown
-    close_window(shown)
+    return shown
 
 
 def service_name(window: MainWindow) -> str:

@@ -1,13 +1,14 @@
 """The Default SMTP Virtual Server in the console: Start / Stop, a taken port, Properties,
 Current Sessions."""
 
-# The fixtures come from test_ui_support and are named as test arguments.
+# The dialogs fixture comes from test_ui_support and is named as a test argument.
 # ruff: noqa: F811
 
 from __future__ import annotations
 
 import smtplib
 import socket
+from typing import TYPE_CHECKING
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -16,21 +17,19 @@ from app.settings import load_settings, parse_host_port, save_settings
 from app.store import Store
 from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
     DialogDriver,
-    Prompts,
     click_menu_item,
     dialogs,
-    free_port,
-    live_window,
     menu_texts,
-    prompts,
     right_click_tree,
     type_text,
-    window,
 )
 from ui.dialogs.smtp import SmtpServerDialog
 from ui.main_window import MainWindow
 from ui.views.sessions import CurrentSessionsView
 from ui.views.smtp import SmtpVirtualServerView
+
+if TYPE_CHECKING:
+    from tests.conftest import ConsoleOpener, Prompts  # fixtures' types, not the fixtures
 
 SERVER = "servers/host/protocols/smtp/default"
 SESSIONS = "servers/host/protocols/smtp/default/sessions"
@@ -178,21 +177,15 @@ def test_the_service_stops_when_the_window_closes(qtbot: QtBot, live_window: Mai
 def test_autostart_off_leaves_the_service_stopped(
     qtbot: QtBot,
     store: Store,
-    tmp_path,
-    prompts: Prompts,  # type: ignore[no-untyped-def]
+    open_console: ConsoleOpener,
+    free_port: int,
+    prompts: Prompts,
 ) -> None:
-    from tests.test_ui_support import settings_file
-    from ui.app import close_window, open_window
-
-    save_settings(store, autostart=False, listen=[f"127.0.0.1:{free_port()}"])
-    shown = open_window(store, settings_file(tmp_path), services=True)
-    qtbot.addWidget(shown)
-    try:
-        qtbot.wait(200)
-        assert shown.console.smtp.state == "stopped"
-        assert shown.smtp_status.text() == "SMTP: stopped"
-    finally:
-        close_window(shown)
+    save_settings(store, autostart=False, listen=[f"127.0.0.1:{free_port}"])
+    shown = open_console(services=True, show=False)
+    qtbot.wait(200)  # the service is not started: nothing to wait for but time
+    assert shown.console.smtp.state == "stopped"
+    assert shown.smtp_status.text() == "SMTP: stopped"
 
 
 def test_pause_refuses_new_clients_and_start_resumes(qtbot: QtBot, live_window: MainWindow) -> None:

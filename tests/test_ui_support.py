@@ -1,114 +1,22 @@
-"""What the console tests share: the real window on a tmp_path store, answered prompts, and a
-way to drive modal dialogs. (No tests here; the other test_ui_* modules import from it.)"""
+"""What the console tests share to drive the window: clicks, menus and modal dialogs. (No tests
+here; the window, the prompts and the SMTP probe are fixtures in conftest.py.)"""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from PySide6.QtCore import QModelIndex, QSettings, Qt, QTimer
+from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QDialog, QMenu, QWidget
 from pytestqt.qtbot import QtBot
 
-from app.settings import save_settings
-from app.store import Store
-from ui import messages
-from ui.app import close_window, open_window
 from ui.main_window import MainWindow
 from ui.models.table import RowTableModel
 
 D = TypeVar("D", bound=QWidget)
-
-
-@dataclass
-class Prompts:
-    """Stands in for ui.messages: records every message box and answers the questions.
-
-    ``answers`` maps a phrase of a question to the answer; a question nobody expected fails the
-    test (and answers No, so a modal loop cannot hang).
-    """
-
-    answers: dict[str, bool] = field(default_factory=dict)
-    shown: list[tuple[str, str]] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-
-    def ask(self, _parent: object, question: str, *_args: object, **_kw: object) -> bool:
-        self.shown.append(("ask", question))
-        for phrase, answer in self.answers.items():
-            if phrase in question:
-                return answer
-        self.unexpected.append(question)
-        return False
-
-    def _record(self, kind: str) -> Callable[..., None]:
-        def record(_parent: object, message: object, *_args: object, **_kw: object) -> None:
-            self.shown.append((kind, str(message)))
-
-        return record
-
-    def of(self, kind: str) -> list[str]:
-        return [text for shown_kind, text in self.shown if shown_kind == kind]
-
-    @property
-    def errors(self) -> list[str]:
-        return self.of("error")
-
-    @property
-    def questions(self) -> list[str]:
-        return self.of("ask")
-
-
-@pytest.fixture
-def prompts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Prompts]:
-    recorder = Prompts()
-    monkeypatch.setattr(messages, "ask", recorder.ask)
-    for kind in ("error", "warn", "info"):
-        monkeypatch.setattr(messages, kind, recorder._record(kind))
-    yield recorder
-    assert recorder.unexpected == [], f"questions nobody answered: {recorder.unexpected}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def settings_file(tmp_path: Path) -> QSettings:
-    """The console's QSettings under tmp_path, never in the real home."""
-    return QSettings(str(tmp_path / "console.ini"), QSettings.Format.IniFormat)
-
-
-@pytest.fixture
-def window(qtbot: QtBot, store: Store, tmp_path: Path, prompts: Prompts) -> Iterator[MainWindow]:
-    """The real main window without the RUS and SMTP services."""
-    shown = open_window(store, settings_file(tmp_path), services=False)
-    qtbot.addWidget(shown)
-    shown.show()
-    qtbot.waitExposed(shown)
-    yield shown
-    close_window(shown)
-
-
-@pytest.fixture
-def live_window(
-    qtbot: QtBot, store: Store, tmp_path: Path, prompts: Prompts
-) -> Iterator[MainWindow]:
-    """The real main window with the RUS and the SMTP service on a free loopback port."""
-    save_settings(store, listen=[f"127.0.0.1:{free_port()}"])
-    shown = open_window(store, settings_file(tmp_path), services=True)
-    qtbot.addWidget(shown)
-    shown.show()
-    qtbot.waitExposed(shown)
-    qtbot.waitUntil(lambda: shown.console.smtp.state == "running", timeout=10_000)
-    yield shown
-    close_window(shown)
 
 
 # -- driving the window ----------------------------------------------------------------------

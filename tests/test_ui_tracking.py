@@ -1,7 +1,7 @@
 """Tools > Message Tracking Center: the log's queries, and finding a delivery and a rejection
 made by the real SMTP service through the console's widgets."""
 
-# The fixtures come from test_ui_support and are named as test arguments.
+# The dialogs fixture comes from test_ui_support and is named as a test argument.
 # ruff: noqa: F811
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import smtplib
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import QDateTime, QModelIndex, Qt
@@ -22,21 +23,20 @@ from app.store import tracking as log_rows
 from app.store.tracking import TrackingQuery, TrackingRow, time_text
 from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
     DialogDriver,
-    Prompts,
     click_menu_item,
     dialogs,
     double_click_row,
-    live_window,
     menu_texts,
-    prompts,
     right_click_tree,
     type_text,
-    window,
 )
 from ui.dialogs.tracking import RANGE_BACKWARDS, MessageHistoryDialog, TrackingSearchDialog
 from ui.main_window import MainWindow
 from ui.models.tracking import TrackingEventModel
 from ui.views.tracking import PAGE_SIZE, MessageTrackingView
+
+if TYPE_CHECKING:
+    from tests.conftest import SmtpProbe  # the fixture's type, not the fixture
 
 TRACKING = "tools/message-tracking"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -157,23 +157,19 @@ def column(window: MainWindow, number: int) -> list[str]:
     return [proxy.index(row, number).data() for row in range(proxy.rowCount())]
 
 
-def accepts(host: str, port: int, address: str) -> bool:
-    with smtplib.SMTP(host, port, timeout=10) as client:
-        client.ehlo("client.test")
-        client.mail("probe@partner.example")
-        code, _ = client.rcpt(address)
-        client.rset()
-    return code == 250
-
-
 def test_find_the_delivery_and_a_rejection_made_by_the_smtp_service(
-    qtbot: QtBot, store: Store, live_window: MainWindow, dialogs: DialogDriver, qtmodeltester
+    qtbot: QtBot,
+    store: Store,
+    live_window: MainWindow,
+    dialogs: DialogDriver,
+    qtmodeltester,
+    smtp_accepts: SmtpProbe,
 ) -> None:  # type: ignore[no-untyped-def]
     window = live_window
     recipients.create_recipient(store, "jsmith", attributes={"displayName": "John Smith"})
     rus.run(store)
     host, port = parse_host_port(window.console.smtp.addresses[0])
-    qtbot.waitUntil(lambda: accepts(host, port, "jsmith@example.com"), timeout=5000)
+    qtbot.waitUntil(lambda: smtp_accepts(host, port, "jsmith@example.com"), timeout=5000)
     view = tracking_view(qtbot, window)
     probes = len(column(window, TrackingEventModel.COL_EVENT))
 

@@ -1,12 +1,13 @@
 """The main window as MMC has it: tree, result pane, shared actions, navigation, layout memory."""
 
-# The fixtures come from test_ui_support and are named as test arguments.
+# The dialogs fixture comes from test_ui_support and is named as a test argument.
 # ruff: noqa: F811
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import Qt
@@ -19,20 +20,20 @@ from app.model import DEFAULT_POLICY_NAME
 from app.store import Store
 from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
     DialogDriver,
-    Prompts,
     dialogs,
     double_click_row,
     popup_menu,
-    prompts,
     right_click_row,
     right_click_tree,
     select_row,
-    settings_file,
-    window,
 )
-from ui.app import close_window, open_window
+from ui.app import close_window
 from ui.dialogs.policy import PolicyDialog
-from ui.main_window import ExportDialog, MainWindow
+from ui.export import ExportDialog
+from ui.main_window import MainWindow
+
+if TYPE_CHECKING:
+    from tests.conftest import ConsoleOpener, Prompts  # fixtures' types, not the fixtures
 
 
 def tree_titles(window: MainWindow) -> list[str]:
@@ -174,12 +175,9 @@ def test_sorting_uses_raw_values(qtbot: QtBot, window: MainWindow, store: Store)
 
 
 def test_window_layout_is_remembered(
-    qtbot: QtBot, store: Store, tmp_path: Path, prompts: Prompts
+    qtbot: QtBot, tmp_path: Path, open_console: ConsoleOpener, prompts: Prompts
 ) -> None:
-    first = open_window(store, settings_file(tmp_path), services=False)
-    qtbot.addWidget(first)
-    first.show()
-    qtbot.waitExposed(first)
+    first = open_console()
     first.resize(700, 500)  # the offscreen screen is 800 x 600
     first.splitter.setSizes([333, 367])
     first.select_node("recipients/policies")
@@ -187,10 +185,7 @@ def test_window_layout_is_remembered(
     first.result_list.sortByColumn(3, Qt.SortOrder.DescendingOrder)
     close_window(first)
 
-    again = open_window(store, settings_file(tmp_path), services=False)
-    qtbot.addWidget(again)
-    again.show()
-    qtbot.waitExposed(again)
+    again = open_console()
     try:
         assert (again.width(), again.height()) == (700, 500)
         assert again.splitter.sizes()[0] == 333
