@@ -54,6 +54,17 @@ class Smtp:
     def queued(self) -> list[smtp_queue.QueuedMessage]:
         return smtp_queue.list_queue(self.store.paths.queue)
 
+    def index_follows(self, timeout: float = 5) -> None:
+        """Wait until the service has reloaded its directory index (recipients and settings)
+        with every change committed so far: its watcher thread polls the change counter."""
+        committed = self.store.change_counter()
+        router = self.service._router  # the index the service answers from; no public handle
+        assert router is not None, "the service is not running"
+        deadline = time.monotonic() + timeout
+        while router.index.counter < committed:
+            assert time.monotonic() < deadline, "the service never reloaded its index"
+            time.sleep(0.01)  # polls the event (the reload), like qtbot.waitUntil
+
     def wait_events(self, kind: str, count: int = 1, timeout: float = 5) -> list[SmtpEvent]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -236,7 +247,7 @@ def test_plaintext_pipelined_after_starttls_is_discarded(smtp: Smtp) -> None:
 
 def test_relay_allowed_computers_may_relay(smtp: Smtp) -> None:
     settings.save_settings(smtp.store, relay_ips="127.0.0.0/8")
-    time.sleep(0.6)  # the index follows the change
+    smtp.index_follows()
     with smtp.client() as client:
         client.sendmail("app@inside.test", ["customer@foreign.test"], message("Invoice"))
     assert [e.recipients for e in smtp.queued()] == [("customer@foreign.test",)]
@@ -278,7 +289,7 @@ def test_groups_expand_nested_and_loop_safe_each_mailbox_once(smtp: Smtp) -> Non
     recipients.create_recipient(smtp.store, "net", "group", members=["ann", "jsmith", "all"])
     recipients.edit_recipient(smtp.store, "all", members=["jsmith", "net"])  # a cycle
     recipients.add_address(smtp.store, "all", "all@example.com")
-    time.sleep(0.6)
+    smtp.index_follows()
     with smtp.client() as client:
         client.sendmail(
             "sender@outside.test", ["all@example.com", "jsmith@example.com"], message("Team")
@@ -292,7 +303,7 @@ def test_groups_expand_nested_and_loop_safe_each_mailbox_once(smtp: Smtp) -> Non
 def test_a_group_with_nobody_to_deliver_to_is_refused(smtp: Smtp) -> None:
     recipients.create_recipient(smtp.store, "empty", "group")
     recipients.add_address(smtp.store, "empty", "empty@example.com")
-    time.sleep(0.6)
+    smtp.index_follows()
     with smtp.client() as client:
         client.mail("sender@outside.test")
         code, text = rcpt(client, "<empty@example.com>")
@@ -302,7 +313,7 @@ def test_a_group_with_nobody_to_deliver_to_is_refused(smtp: Smtp) -> None:
 def test_contacts_forward_through_the_queue(smtp: Smtp) -> None:
     recipients.create_recipient(smtp.store, "partner", "contact", target="ann@partner.test")
     recipients.add_address(smtp.store, "partner", "partner@example.com")
-    time.sleep(0.6)
+    smtp.index_follows()
     with smtp.client() as client:
         client.sendmail("sender@outside.test", ["partner@example.com"], message("Fwd"))
     [entry] = smtp.queued()
@@ -312,7 +323,7 @@ def test_contacts_forward_through_the_queue(smtp: Smtp) -> None:
 @pytest.mark.parametrize("address", ["<postmaster>", "<PostMaster@example.net>"])
 def test_postmaster_reaches_the_configured_recipient(smtp: Smtp, address: str) -> None:
     settings.save_settings(smtp.store, postmaster="ann")
-    time.sleep(0.6)
+    smtp.index_follows()
     with smtp.client() as client:
         client.mail("<>")
         assert rcpt(client, address)[0] == 250
