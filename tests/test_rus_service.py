@@ -48,6 +48,24 @@ def services(store: Store) -> Iterator[Callable[..., RecipientUpdateService]]:
         assert not service.is_running
 
 
+class Clock:
+    """The service's clock, set by the test; counts how often the service read it (once per
+    look at a timed schedule), so a test can wait until the service has looked."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.reads = 0
+
+    def __call__(self) -> datetime:
+        self.reads += 1
+        return self.now
+
+    def looked(self, times: int = 2) -> None:
+        """Wait until the service has read the clock ``times`` more times from now."""
+        target = self.reads + times
+        wait_for(lambda: self.reads >= target, 5)
+
+
 def wait_for(condition: Callable[[], bool], timeout: float) -> float:
     """Seconds until ``condition()`` held; fails after ``timeout``."""
     start = time.monotonic()
@@ -186,7 +204,7 @@ def test_always_run_does_not_restart_a_cancelled_run_by_itself(
     service.add_listener(listener)
     service.start()
     wait_for(lambda: bool(runs), 5)
-    time.sleep(0.5)
+    time.sleep(0.5)  # under test: ten polls go by and the service does not start again
     assert [r.outcome for r in runs] == ["cancelled"]
 
     recipients.create_recipient(store, "late")  # a new change: the service picks up again
@@ -201,7 +219,7 @@ def test_never_run_leaves_changes_until_someone_asks(
     service = services(poll_interval=0.05)
     service.start()
     recipients.create_recipient(store, "a")
-    time.sleep(0.5)
+    time.sleep(0.5)  # under test: ten polls see the change and none runs (nothing to wait for)
     assert not stamped(store, "a")
     service.request_update()
     assert service.wait_until_idle(10)
@@ -234,12 +252,12 @@ def test_an_hourly_schedule_runs_when_an_hour_has_passed(
     recipients.create_recipient(store, "a")
     rus.run(store)
     recipients.create_recipient(store, "b")
-    now = [datetime.now(UTC)]
-    service = services(poll_interval=0.05, clock=lambda: now[0])
+    clock = Clock(datetime.now(UTC))
+    service = services(poll_interval=0.05, clock=clock)
     service.start()
-    time.sleep(0.4)
+    clock.looked()
     assert not stamped(store, "b")
-    now[0] += timedelta(minutes=61)
+    clock.now += timedelta(minutes=61)
     wait_for(lambda: stamped(store, "b"), 5)
 
 
@@ -249,16 +267,16 @@ def test_a_custom_schedule_runs_once_in_a_ticked_hour(
     monday_9 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
     week = parse_week("mon 9")
     save_schedule(store, make_schedule("custom", week))
-    now = [monday_9 - timedelta(hours=1)]
+    clock = Clock(monday_9 - timedelta(hours=1))
     runs: list[rus.RunRecord] = []
-    service = services(poll_interval=0.05, clock=lambda: now[0])
+    service = services(poll_interval=0.05, clock=clock)
     service.add_listener(lambda e: runs.append(e.report) if e.report else None)
     service.start()
-    time.sleep(0.3)
+    clock.looked()
     assert runs == []
-    now[0] = monday_9
+    clock.now = monday_9
     wait_for(lambda: len(runs) == 1, 5)
-    time.sleep(0.3)
+    clock.looked(3)
     assert len(runs) == 1  # once per ticked hour
 
 
