@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -151,18 +150,22 @@ def test_update_waits_its_turn_beside_another_process(org: Path) -> None:
     try:
         with store.write() as conn:
             rus_rows.acquire_lease(conn, "serverhost:777:12345678", time.time(), 30)
-        done: list[subprocess.CompletedProcess[str]] = []
-        thread = threading.Thread(target=lambda: done.append(postroom(org, "rus", "update")))
-        thread.start()
-        time.sleep(2.0)
-        assert thread.is_alive() and not done  # waiting, not racing
+        update = subprocess.Popen(
+            [sys.executable, "-m", "app", "--data-dir", str(org), "rus", "update"],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert update.stderr is not None
+        said = update.stderr.readline()  # the event: it says that it waits
+        assert update.poll() is None  # waiting, not racing
         with store.write() as conn:
             rus_rows.release_lease(conn, "serverhost:777:12345678")
-        thread.join(30)
+        out, err = update.communicate(timeout=30)
     finally:
         store.close()
-    assert done[0].returncode == 0, done[0].stderr
-    assert "waiting for the Recipient Update Service run of process 777 on serverhost" in (
-        done[0].stderr
-    )
-    assert done[0].stdout.startswith("Update Now: examined 3, changed 2")
+    assert update.returncode == 0, said + err
+    assert "waiting for the Recipient Update Service run of process 777 on serverhost" in said
+    assert out.startswith("Update Now: examined 3, changed 2")
