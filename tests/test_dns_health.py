@@ -202,11 +202,19 @@ def test_forget_and_clear(config: DnsConfig) -> None:
 
 
 def test_reading_the_cache_never_waits_for_a_running_check(
-    config: DnsConfig, silent: DnsResponder
+    config: DnsConfig, silent: DnsResponder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = DnsHealthCache()
     cache.check(["good.example"], config)
     kept = cache.cached("good.example")
+    asked = threading.Event()  # the check has sent its query and waits for DNS
+    reply = silent.reply
+
+    def noting_the_query(wire: bytes, max_size: int) -> bytes | None:
+        asked.set()
+        return reply(wire, max_size)
+
+    monkeypatch.setattr(silent, "reply", noting_the_query)
     errors: list[BaseException] = []
 
     def slow_check() -> None:
@@ -218,7 +226,7 @@ def test_reading_the_cache_never_waits_for_a_running_check(
     worker = threading.Thread(target=slow_check)
     worker.start()
     try:
-        time.sleep(0.1)
+        assert asked.wait(5), "the check never asked the nameserver"
         started = time.monotonic()
         assert cache.cached("good.example") == kept
         assert cache.cached_server() is not None
