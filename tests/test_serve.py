@@ -175,6 +175,6 @@ def test_serve_runs_the_recipient_update_service(hosted: Path) -> None:
             deadline = time.monotonic() + 15
             while client.rcpt("carol@example.com")[0] != 250:
                 assert time.monotonic() < deadline, "carol@example.com was never accepted"
-                time.sleep(0.1)
+                time.sleep(0.1)  # between asks: the reply is the event (the RUS stamped carol)
     finally:
         assert serve.finish()[0] == 0

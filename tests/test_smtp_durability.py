@@ -105,7 +105,7 @@ def sender(port: int, worker: int, acked: list[str], stop: threading.Event) -> N
         except (OSError, smtplib.SMTPException):
             if stop.is_set():
                 return
-            time.sleep(0.01)
+            time.sleep(0.01)  # a load sender's pause before it reconnects, not a wait
 
 
 def writer_processes(data_dir: Path) -> list[int]:
