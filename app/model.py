@@ -161,3 +161,85 @@ class RecipientPolicy:
 class Organization:
     name: str
     created: str
+
+
+# -- SMTP connectors (Routing Groups > First Routing Group > Connectors) -------------------------
+
+ConnectorTls = Literal["required", "opportunistic"]
+CONNECTOR_TLS: tuple[ConnectorTls, ...] = ("required", "opportunistic")
+#: The address-space pattern that matches every domain no other address space names.
+ANY_DOMAIN = "*"
+
+
+@dataclass(frozen=True)
+class AddressSpace:
+    """An entry of a connector's Address Space tab: the domains it carries mail for, at a cost.
+
+    ``pattern`` is ``*``, a domain (``example.com``) or a wildcard over a domain's subdomains
+    (``*.example.com``), in lower-case A-labels; ``cost`` 1 (preferred) to 100.
+    """
+
+    pattern: str
+    cost: int = 1
+    type: str = SMTP
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.pattern.startswith("*")
+
+
+@dataclass(frozen=True)
+class SmartHost:
+    """A host a connector forwards all its mail to: a host name (A-labels) or an IP literal in
+    brackets (``[192.0.2.25]``, ``[2001:db8::25]``), and a port (None: the outbound port)."""
+
+    host: str
+    port: int | None = None
+
+    @property
+    def address(self) -> str:
+        """The host without brackets, as a socket connects to it."""
+        return self.host.removeprefix("[").removesuffix("]")
+
+    def __str__(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SmtpConnector:
+    """An SMTP connector: which domains (address spaces) it carries, how (DNS or smart hosts),
+    whether anyone may relay to them, and its outbound security.
+
+    ``password`` is the basic-authentication secret the sender needs; it stays out of ``repr``
+    and is never shown (``has_password`` says whether there is one).
+    """
+
+    name: str
+    address_spaces: tuple[AddressSpace, ...] = ()
+    relay: bool = False
+    #: True: "Use DNS to route to each address space"; False: forward to ``smart_hosts``.
+    use_dns: bool = True
+    smart_hosts: tuple[SmartHost, ...] = ()
+    tls: ConnectorTls = "opportunistic"
+    #: Basic authentication's user name; "" for anonymous.
+    auth_user: str = ""
+    password: str = field(default="", repr=False)
+    note: str = ""
+    created: str = ""
+    modified: str = ""
+    id: int | None = None
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password)
+
+    @property
+    def auth(self) -> Literal["anonymous", "basic"]:
+        return "basic" if self.auth_user else "anonymous"
+
+    @property
+    def route_text(self) -> str:
+        """The General tab's choice in words: DNS, or the smart hosts."""
+        if self.use_dns:
+            return "DNS"
+        return "smart hosts " + ", ".join(str(host) for host in self.smart_hosts)

@@ -145,4 +145,40 @@ MIGRATIONS: list[str] = [
         addresses    TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 3: SMTP connectors: address spaces (cost 1-100), relay, DNS or smart hosts, security.
+    """
+    CREATE TABLE connectors (
+        id        INTEGER PRIMARY KEY,
+        name      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        relay     INTEGER NOT NULL DEFAULT 0 CHECK (relay IN (0, 1)),
+        use_dns   INTEGER NOT NULL DEFAULT 1 CHECK (use_dns IN (0, 1)),
+        tls       TEXT NOT NULL DEFAULT 'opportunistic'
+                  CHECK (tls IN ('required', 'opportunistic')),
+        -- Basic authentication: both set, or both empty (anonymous). The database is 0600.
+        auth_user TEXT NOT NULL DEFAULT '',
+        password  TEXT NOT NULL DEFAULT '',
+        note      TEXT NOT NULL DEFAULT '',
+        created   TEXT NOT NULL,
+        modified  TEXT NOT NULL,
+        CHECK ((auth_user = '') = (password = ''))
+    );
+
+    CREATE TABLE connector_address_spaces (
+        connector_id INTEGER NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,
+        position     INTEGER NOT NULL,
+        type         TEXT NOT NULL DEFAULT 'SMTP' CHECK (type = 'SMTP'),
+        pattern      TEXT NOT NULL COLLATE NOCASE,
+        cost         INTEGER NOT NULL CHECK (cost BETWEEN 1 AND 100),
+        PRIMARY KEY (connector_id, position),
+        UNIQUE (connector_id, type, pattern)
+    );
+
+    CREATE TABLE connector_smart_hosts (
+        connector_id INTEGER NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,
+        position     INTEGER NOT NULL,
+        host         TEXT NOT NULL COLLATE NOCASE,
+        port         INTEGER CHECK (port BETWEEN 1 AND 65535),
+        PRIMARY KEY (connector_id, position)
+    );
+    """,
 ]
