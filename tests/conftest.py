@@ -19,10 +19,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from app import organization  # noqa: E402
 from app.settings import save_settings  # noqa: E402
 from app.store import Store  # noqa: E402
+from tests.smtp_support import Smtp, organisation, start  # noqa: E402
 
 if TYPE_CHECKING:
     from pytestqt.qtbot import QtBot
 
+    from tests.ui_support import DialogDriver
     from ui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,3 +175,22 @@ def live_window(
     shown = open_console(services=True)
     qtbot.waitUntil(lambda: shown.console.smtp.state == "running", timeout=10_000)
     return shown
+
+
+@pytest.fixture
+def smtp(store: Store) -> Iterator[Smtp]:
+    """A running SMTP service on a free loopback port, for the test organisation."""
+    organisation(store)
+    running = start(store)
+    yield running
+    running.service.stop()
+
+
+@pytest.fixture
+def dialogs() -> Iterator[DialogDriver]:
+    """Answers the modal dialogs a test expects; fails the test on one that never opened."""
+    from tests.ui_support import DialogDriver  # Qt loads only for the tests that drive dialogs
+
+    driver = DialogDriver()
+    yield driver
+    driver.check()

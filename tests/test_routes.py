@@ -31,7 +31,7 @@ from app.smtp.service import SmtpService
 from app.store import Store
 from tests.conftest import Prompts
 from tests.dns_responder import DnsResponder, Mode, serving
-from tests.test_ui_support import row_index
+from tests.ui_support import row_index
 from ui.main_window import MainWindow
 from ui.views.domains import DomainsView
 

@@ -7,8 +7,6 @@ import os
 import signal
 import smtplib
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,45 +16,7 @@ import pytest
 from app import settings
 from app.directory import recipients
 from app.store import Store
-from tests.test_smtp import ROOT, message, organisation
-
-
-class Serve:
-    """``postroom serve`` in a subprocess; ``port`` is known once it said it listens."""
-
-    def __init__(self, data_dir: Path, *args: str, prefix: tuple[str, ...] = ()) -> None:
-        command = [*prefix, sys.executable, "-m", "app", "--data-dir", str(data_dir), "serve"]
-        self.process = subprocess.Popen(
-            [*command, *(args or ("--listen", "127.0.0.1:0"))],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.port = 0
-
-    def wait_listening(self) -> Serve:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        assert line.startswith("listening on 127.0.0.1:"), (line, self.finish())
-        self.port = int(line.strip().rsplit(":", 1)[1])
-        return self
-
-    def finish(self, sig: int = signal.SIGTERM, timeout: float = 30) -> tuple[int, str, str]:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        out, err = self.process.communicate(timeout=timeout)
-        return self.process.returncode, out, err
-
-
-def postroom(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", "--data-dir", str(data_dir), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.smtp_support import Serve, message, organisation, postroom
 
 
 @pytest.fixture

@@ -15,16 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.store import Store
-from tests.test_serve import Serve
-from tests.test_smtp import Smtp, message, organisation, rcpt, start
-
-
-@pytest.fixture
-def smtp(store: Store) -> Iterator[Smtp]:
-    organisation(store)
-    running = start(store)
-    yield running
-    running.service.stop()
+from tests.smtp_support import Serve, Smtp, message, organisation, rcpt
 
 
 def files(folder: Path) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 
 from app import settings
 from app.store import Store
-from tests.test_smtp import Smtp, message, organisation, rcpt, start
+from tests.smtp_support import Smtp, message, organisation, rcpt, start
 
 
 @pytest.fixture

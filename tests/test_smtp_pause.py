@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import smtplib
 import socket
-from collections.abc import Iterator
 
 import pytest
 
-from app.store import Store
-from tests.test_smtp import Smtp, message, organisation, start
-
-
-@pytest.fixture
-def smtp(store: Store) -> Iterator[Smtp]:
-    organisation(store)
-    running = start(store)
-    yield running
-    running.service.stop()
+from tests.smtp_support import Smtp, message
 
 
 def greeting(port: int) -> bytes:

@@ -1,9 +1,6 @@
 """Recipients > Domains: every policy domain with its type, the owning policy's sheet, and the DNS
 column filled from a real loopback DNS responder without blocking the GUI thread."""
 
-# The dialogs fixture comes from test_ui_support and is named as a test argument.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import subprocess
@@ -22,10 +19,9 @@ from app.settings import save_settings
 from app.store import Store
 from tests.conftest import ROOT
 from tests.dns_responder import DnsResponder, Mode, serving
-from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
+from tests.ui_support import (
     DialogDriver,
     click_menu_item,
-    dialogs,
     double_click_row,
     menu_texts,
     right_click_row,

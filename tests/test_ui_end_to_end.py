@@ -1,8 +1,5 @@
 """The console end to end: a new domain on the Default Policy, Update Now, and mail arrives."""
 
-# The dialogs fixture comes from test_ui_support and is named as a test argument.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import mailbox
@@ -19,10 +16,9 @@ from app.model import DEFAULT_POLICY_NAME
 from app.rus.schedule import Schedule, save_schedule
 from app.settings import parse_host_port
 from app.store import Store
-from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
+from tests.ui_support import (
     DialogDriver,
     click_menu_item,
-    dialogs,
     double_click_row,
     menu_texts,
     right_click_row,

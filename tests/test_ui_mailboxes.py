@@ -1,9 +1,6 @@
 """… > Mailbox Store > Mailboxes: counts that follow new mail, a mailbox's messages, and a
 message read in the console after the SMTP service delivered it."""
 
-# The dialogs fixture comes from test_ui_support and is named as a test argument.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import os
@@ -23,10 +20,9 @@ from app.directory import recipients
 from app.mailstore import maildir
 from app.settings import parse_host_port
 from app.store import Store
-from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
+from tests.ui_support import (
     DialogDriver,
     click_menu_item,
-    dialogs,
     double_click_row,
     menu_texts,
     right_click_row,

@@ -1,8 +1,5 @@
 """Recipients > Recipient Policies through the real window: the list, the sheet, the traps."""
 
-# The dialogs fixture comes from test_ui_support and is named as a test argument.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -17,15 +14,13 @@ from app.directory import recipients
 from app.directory.filters import FilterError, parse_filter
 from app.model import DEFAULT_POLICY_NAME
 from app.store import Store
-from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
+from tests.ui_support import (
     DialogDriver,
     click_menu_item,
-    dialogs,
     double_click_row,
     menu_texts,
     right_click_row,
     right_click_tree,
-    row_index,
     select_row,
     submenu,
     type_text,

@@ -1,9 +1,6 @@
 """Recipients > All Recipients through the real window: the lazy list, the New wizards, the
 recipient sheet, and the Recipient Update Service stamping what the console made."""
 
-# The dialogs fixture comes from test_ui_support and is named as a test argument.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import csv
@@ -25,10 +22,9 @@ from app.rus.schedule import Schedule, save_schedule
 from app.settings import parse_host_port
 from app.store import Store, directory
 from app.store.database import next_usn
-from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
+from tests.ui_support import (
     DialogDriver,
     click_menu_item,
-    dialogs,
     double_click_row,
     menu_texts,
     right_click_row,

@@ -1,8 +1,5 @@
 """Recipients > Recipient Update Services through the real window, and a responsive GUI."""
 
-# The dialogs fixture comes from test_ui_support and is named as a test argument.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import time
@@ -19,10 +16,9 @@ from app.rus.schedule import Schedule, load_schedule, save_schedule
 from app.store import Store
 from app.store import directory as directory_rows
 from app.store.database import next_usn
-from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
+from tests.ui_support import (
     DialogDriver,
     click_menu_item,
-    dialogs,
     double_click_row,
     right_click_row,
     select_row,

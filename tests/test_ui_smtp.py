@@ -1,9 +1,6 @@
 """The Default SMTP Virtual Server in the console: Start / Stop, a taken port, Properties,
 Current Sessions."""
 
-# The dialogs fixture comes from test_ui_support and is named as a test argument.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import smtplib
@@ -15,10 +12,9 @@ from pytestqt.qtbot import QtBot
 
 from app.settings import load_settings, parse_host_port, save_settings
 from app.store import Store
-from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
+from tests.ui_support import (
     DialogDriver,
     click_menu_item,
-    dialogs,
     menu_texts,
     right_click_tree,
     type_text,

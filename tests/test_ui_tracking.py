@@ -1,9 +1,6 @@
 """Tools > Message Tracking Center: the log's queries, and finding a delivery and a rejection
 made by the real SMTP service through the console's widgets."""
 
-# The dialogs fixture comes from test_ui_support and is named as a test argument.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import smtplib
@@ -21,11 +18,8 @@ from app.settings import parse_host_port
 from app.store import Store
 from app.store import tracking as log_rows
 from app.store.tracking import TrackingQuery, TrackingRow, time_text
-from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
+from tests.ui_support import (
     DialogDriver,
-    click_menu_item,
-    dialogs,
-    double_click_row,
     menu_texts,
     right_click_tree,
     type_text,

@@ -1,8 +1,5 @@
 """The main window as MMC has it: tree, result pane, shared actions, navigation, layout memory."""
 
-# The dialogs fixture comes from test_ui_support and is named as a test argument.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import csv
@@ -18,9 +15,8 @@ from pytestqt.qtbot import QtBot
 from app import policies
 from app.model import DEFAULT_POLICY_NAME
 from app.store import Store
-from tests.test_ui_support import (  # noqa: F401 - fixtures are imported by name
+from tests.ui_support import (
     DialogDriver,
-    dialogs,
     double_click_row,
     popup_menu,
     right_click_row,

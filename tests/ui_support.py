@@ -1,13 +1,12 @@
 """What the console tests share to drive the window: clicks, menus and modal dialogs. (No tests
-here; the window, the prompts and the SMTP probe are fixtures in conftest.py.)"""
+here; the window, the prompts, the dialog driver and the SMTP probe are fixtures in conftest.py.)"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-import pytest
 from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QDialog, QMenu, QWidget
@@ -145,13 +144,6 @@ class DialogDriver:
             if isinstance(failure, BaseException):
                 raise failure
             raise AssertionError(failure)
-
-
-@pytest.fixture
-def dialogs() -> Iterator[DialogDriver]:
-    driver = DialogDriver()
-    yield driver
-    driver.check()
 
 
 def type_text(qtbot: QtBot, field: QWidget, text: str) -> None:
