@@ -136,3 +136,18 @@ def test_bad_input_is_refused_and_nothing_changes(store: Store, call, message: s
         call(store)
     assert recipients.list_recipients(store) == before
     assert store.change_counter() == counter
+
+
+def test_with_primary_address_demotes_only_the_same_type() -> None:
+    addresses = [
+        ProxyAddress("SMTP", "a@example.com", True),
+        ProxyAddress("SMTP", "b@example.com", False),
+        ProxyAddress("X400", "c=US;a= ;p=Org;s=A", True),
+    ]
+    result = recipients.with_primary_address(addresses, 1)
+    assert [(a.address, a.primary) for a in result] == [
+        ("a@example.com", False),
+        ("b@example.com", True),
+        ("c=US;a= ;p=Org;s=A", True),
+    ]
+    assert addresses[0].primary  # the input is left as it was

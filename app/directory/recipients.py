@@ -347,12 +347,17 @@ def set_primary_address(store: Store, alias: str, address: str) -> Recipient:
     """Make an existing proxy address the primary of its type; the old primary stays secondary."""
     recipient = get_recipient(store, alias)
     index = _find_address(recipient, address)
-    chosen = recipient.addresses[index]
-    addresses = [
+    return set_addresses(store, alias, with_primary_address(recipient.addresses, index))
+
+
+def with_primary_address(addresses: Sequence[ProxyAddress], index: int) -> list[ProxyAddress]:
+    """The addresses with ``addresses[index]`` the primary of its type; the old primary of that
+    type stays, as a secondary address, and other types keep theirs."""
+    chosen = addresses[index]
+    return [
         dataclasses.replace(a, primary=(i == index)) if a.type.upper() == chosen.type.upper() else a
-        for i, a in enumerate(recipient.addresses)
+        for i, a in enumerate(addresses)
     ]
-    return set_addresses(store, alias, addresses)
 
 
 # -- the console's All Recipients list ----------------------------------------------------------

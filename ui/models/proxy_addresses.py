@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import QObject
 
+from app.directory import recipients
 from app.model import ProxyAddress
 from ui.formatting import shown_address
 from ui.models.addresses import AddressListModel, same_type
@@ -73,17 +74,8 @@ class ProxyAddressListModel(AddressListModel[ProxyAddress]):
         self.edited.emit()
 
     def made_primary(self, rows: list[ProxyAddress], number: int) -> list[ProxyAddress]:
-        """The chosen address is the primary of its type; the old primary stays, as secondary.
-
-        The engine's rule for this (``app.directory.recipients.set_primary_address``) works on a
-        stored recipient only, and ``app.policies.with_primary`` takes rules (it also ticks
-        them); once the engine offers it for a list of addresses, call that here instead.
-        """
-        chosen = rows[number]
-        return [
-            dataclasses.replace(proxy, primary=n == number) if same_type(proxy, chosen) else proxy
-            for n, proxy in enumerate(rows)
-        ]
+        """The chosen address is the primary of its type (the engine's rule)."""
+        return recipients.with_primary_address(rows, number)
 
     def _promote_first(self, of_type: ProxyAddress) -> None:
         for number, proxy in enumerate(self._rows):
