@@ -28,7 +28,7 @@ from PySide6.QtGui import QGuiApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMenu, QWidget  # noqa: E402
 
 from app import organization, policies, rus  # noqa: E402
-from app.directory import recipients
+from app.directory import recipients  # noqa: E402
 from app.rus.schedule import Schedule, parse_week, save_schedule  # noqa: E402
 from app.settings import parse_host_port, save_settings  # noqa: E402
 from app.store import Store  # noqa: E402

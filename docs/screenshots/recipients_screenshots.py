@@ -24,7 +24,7 @@ from PySide6.QtCore import QItemSelectionModel, QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMenu  # noqa: E402
 
 from app import organization, policies, rus  # noqa: E402
-from app.directory import recipients
+from app.directory import recipients  # noqa: E402
 from app.store import Store  # noqa: E402
 
 sys.path.insert(0, str(HERE))

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import rus
-from app.directory import recipients
+from app.directory import listing, recipients
 from app.errors import PostroomError
 from app.model import ATTRIBUTE_NAMES, SMTP, ProxyAddress, Recipient
 from app.rus import Explanation
@@ -379,7 +379,7 @@ class _RecipientListPage(PropertyPage[RecipientProperties]):
 
     def show_aliases(self, aliases: tuple[str, ...]) -> None:
         try:
-            found = recipients.summaries_by_alias(self.store, aliases)
+            found = listing.summaries_by_alias(self.store, aliases)
         except PostroomError as error:
             messages.error(self, error)
             found = []
@@ -390,7 +390,7 @@ class _RecipientListPage(PropertyPage[RecipientProperties]):
     def update_buttons(self, *_: object) -> None:
         self.remove_button.setEnabled(bool(self.view.selectionModel().selectedRows()))
 
-    def pick(self) -> list[recipients.RecipientSummary]:
+    def pick(self) -> list[listing.RecipientSummary]:
         raise NotImplementedError
 
     def add(self) -> None:
@@ -424,7 +424,7 @@ class MembersPage(_RecipientListPage):
         recipient = dataclasses.replace(obj.recipient, members=self.model.aliases())
         return dataclasses.replace(obj, recipient=recipient)
 
-    def pick(self) -> list[recipients.RecipientSummary]:
+    def pick(self) -> list[listing.RecipientSummary]:
         exclude = {row.id for row in self.model.rows()}
         if self.own_id is not None:
             exclude.add(self.own_id)
@@ -444,7 +444,7 @@ class MemberOfPage(_RecipientListPage):
     def apply(self, obj: RecipientProperties) -> RecipientProperties:
         return dataclasses.replace(obj, member_of=self.model.aliases())
 
-    def pick(self) -> list[recipients.RecipientSummary]:
+    def pick(self) -> list[listing.RecipientSummary]:
         exclude = {row.id for row in self.model.rows()}
         if self.own_id is not None:
             exclude.add(self.own_id)

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.directory import recipients
-from app.directory.recipients import RecipientSummary
+from app.directory import listing
+from app.directory.listing import RecipientSummary
 from app.model import RecipientKind
 from app.store import Store
 from ui.formatting import plural
@@ -37,12 +37,12 @@ def find_recipients(
 ) -> tuple[list[RecipientSummary], int]:
     """Task thread: up to ``MAX_SHOWN`` recipients of ``kinds`` matching ``text``, by display
     name, and how many match in all (of every kind)."""
-    listing = recipients.list_recipient_ids(store, "display", False, text)
-    wanted = [rid for rid in listing.ids if rid not in exclude]
+    matching = listing.list_recipient_ids(store, "display", False, text)
+    wanted = [rid for rid in matching.ids if rid not in exclude]
     found: list[RecipientSummary] = []
     for start in range(0, len(wanted), MAX_SHOWN):
         page = wanted[start : start + MAX_SHOWN]
-        summaries = recipients.recipient_summaries(store, page)
+        summaries = listing.recipient_summaries(store, page)
         found.extend(s for rid in page if (s := summaries.get(rid)) and s.kind in kinds)
         if len(found) >= MAX_SHOWN:
             break

@@ -22,8 +22,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QFont
 
-from app.directory import recipients
-from app.directory.recipients import LIST_SORTS, ListSort, RecipientListing, RecipientSummary
+from app.directory import listing
+from app.directory.listing import LIST_SORTS, ListSort, RecipientListing, RecipientSummary
 from app.store import Store
 from ui import icons
 from ui.models.recipients import recipient_text
@@ -97,7 +97,7 @@ class RecipientListModel(HeaderedTableModel):
         self._ids: list[int] = []
         self._names: list[str] = []
         self._rows_by_id: dict[int, int] | None = None
-        self._reader = recipients.SummaryReader(store)
+        self._reader = listing.SummaryReader(store)
         self._cache: OrderedDict[int, _Fetched | None] = OrderedDict()
         self.total = 0
         self.sort_column = self.COL_DISPLAY
@@ -130,7 +130,7 @@ class RecipientListModel(HeaderedTableModel):
         order = self._order()
         self._tasks.submit(
             "list recipients",
-            recipients.list_recipient_ids,
+            listing.list_recipient_ids,
             self._store,
             *order,
             on_success=lambda listing: self._arrived(order, listing),
@@ -340,7 +340,7 @@ class RecipientListModel(HeaderedTableModel):
         store = self._store
 
         def rows() -> Iterator[list[str]]:
-            reader = recipients.SummaryReader(store)
+            reader = listing.SummaryReader(store)
             for start in range(0, len(ids), 1000):
                 chunk = ids[start : start + 1000]
                 found = reader.read(chunk)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Hashable
 from typing import Any, TypeVar
 
-from app.directory.recipients import RecipientSummary
+from app.directory.listing import RecipientSummary
 from app.model import Recipient
 from ui import icons
 from ui.formatting import shown_smtp
