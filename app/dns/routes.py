@@ -1,4 +1,4 @@
-"""The one route-onward rule for a shared domain's unknown addresses, and DNS settings to ask."""
+"""Where mail goes onward: the next hop (connector, smart host or DNS), loops, and DNS settings."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import enum
 import ipaddress
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import dns.rdatatype
 
+from app.connectors import CONNECTORS_PLACE
 from app.directory import addressing
 from app.dns.lookup import (
     DnsConfig,
@@ -24,6 +25,7 @@ from app.dns.lookup import (
 )
 from app.dns.mx import MailExchanger, UndeliverableError, mail_exchangers
 from app.errors import PostroomError
+from app.model import ANY_DOMAIN, AddressSpace, SmartHost, SmtpConnector
 from app.settings import Settings, parse_host_port
 
 log = logging.getLogger(__name__)
@@ -149,31 +151,207 @@ def dns_config_from_settings(settings: Settings) -> DnsConfig:
     )
 
 
+# -- the next hop ---------------------------------------------------------------------------------
+
+
+class HopKind(enum.Enum):
+    """How mail for a domain leaves this server."""
+
+    CONNECTOR = "connector"  # an SMTP connector's address space names the domain
+    SMART_HOST = "smart host"  # no connector does: the SMTP virtual server's smart host
+    DNS = "dns"  # neither: the domain's MX records (the sender looks them up)
+
+
+@dataclass(frozen=True)
+class ConnectorHop:
+    """A connector that carries mail for the domain, and the address space that says so."""
+
+    connector: SmtpConnector
+    space: AddressSpace
+
+    @property
+    def cost(self) -> int:
+        return self.space.cost
+
+    @property
+    def uses_dns(self) -> bool:
+        return self.connector.use_dns
+
+
+@dataclass(frozen=True)
+class NextHop:
+    """The next hop for one domain (``domain`` in lower-case A-labels), as chosen by
+    ``next_hop``. Exactly one of ``connectors`` (kind CONNECTOR) and ``smart_host`` (kind
+    SMART_HOST) is set; kind DNS has neither: the sender asks DNS for the domain's MX."""
+
+    domain: str
+    kind: HopKind
+    #: Every connector whose most specific address space matches, cheapest first.
+    connectors: tuple[ConnectorHop, ...] = ()
+    smart_host: SmartHost | None = None
+
+    @property
+    def tiers(self) -> tuple[tuple[ConnectorHop, ...], ...]:
+        """The connectors grouped by cost, cheapest group first: a sender shares the load
+        within a group and fails over to the next group when every host of one is down."""
+        groups: list[list[ConnectorHop]] = []
+        for hop in self.connectors:
+            if groups and groups[-1][0].cost == hop.cost:
+                groups[-1].append(hop)
+            else:
+                groups.append([hop])
+        return tuple(tuple(group) for group in groups)
+
+    @property
+    def text(self) -> str:
+        """The choice in words, for the queue views and the tracking log."""
+        if self.kind is HopKind.CONNECTOR:
+            return "Through " + "; ".join(_connector_text(hop) for hop in self.connectors) + "."
+        if self.kind is HopKind.SMART_HOST:
+            return f"Through the smart host {self.smart_host}."
+        return f"By DNS (the MX records of {addressing.display_domain(self.domain)})."
+
+
+def _connector_text(hop: ConnectorHop) -> str:
+    connector = hop.connector
+    how = "by DNS" if connector.use_dns else f"to {connector.route_text}"
+    return f"the connector '{connector.name}' (cost {hop.cost}) {how}"
+
+
+def _match_rank(pattern: str, domain: str) -> tuple[int, int] | None:
+    """How specifically ``pattern`` names ``domain`` (higher is more specific); None: not at
+    all. The domain itself beats ``*.parent`` (a longer parent beats a shorter), beats ``*``.
+    ``*.example.com`` names the subdomains of example.com, not example.com itself."""
+    if pattern == ANY_DOMAIN:
+        return (0, 0)
+    if pattern.startswith("*."):
+        parent = pattern[2:]
+        return (1, parent.count(".") + 1) if domain.endswith("." + parent) else None
+    return (2, 0) if domain == pattern else None
+
+
+def connector_hops(domain: str, connectors: Iterable[SmtpConnector]) -> tuple[ConnectorHop, ...]:
+    """The connectors whose most specific address space names ``domain``, cheapest first (then
+    by name); empty when no connector's address space names it."""
+    key = _name_key(domain)
+    best: tuple[int, int] | None = None
+    hops: list[ConnectorHop] = []
+    for connector in connectors:
+        ranked = [
+            (rank, space)
+            for space in connector.address_spaces
+            if (rank := _match_rank(space.pattern, key)) is not None
+        ]
+        if not ranked:
+            continue
+        rank, space = max(ranked, key=lambda pair: (pair[0], -pair[1].cost))
+        if best is None or rank > best:
+            best, hops = rank, []
+        if rank == best:
+            hops.append(ConnectorHop(connector, space))
+    hops.sort(key=lambda hop: (hop.cost, hop.connector.name.casefold()))
+    return tuple(hops)
+
+
+def next_hop(domain: str, connectors: Sequence[SmtpConnector], settings: Settings) -> NextHop:
+    """Where mail for ``domain`` goes next: the connectors whose address space names it most
+    specifically (cheapest first); else the smart host setting; else DNS.
+
+    Asks nothing of DNS or the network. PostroomError when the smart host setting decides and
+    is not HOST[:PORT] (the administrator's mistake: the mail waits until it is corrected).
+    """
+    key = _name_key(domain)
+    hops = connector_hops(key, connectors)
+    if hops:
+        return NextHop(key, HopKind.CONNECTOR, connectors=hops)
+    if settings.smart_host:
+        try:
+            host, port = parse_host_port(settings.smart_host, _SMART_HOST_PORT)
+        except PostroomError:
+            raise PostroomError(
+                f"The smart host setting '{settings.smart_host}' is not HOST[:PORT]. "
+                f"Correct it ({SET_SMART_HOST})."
+            ) from None
+        return NextHop(key, HopKind.SMART_HOST, smart_host=SmartHost(host, port))
+    return NextHop(key, HopKind.DNS)
+
+
+def is_relay_domain(domain: str, connectors: Iterable[SmtpConnector]) -> bool:
+    """True when a connector that allows relaying carries mail for ``domain``: one of those
+    whose address space names it most specifically ("Allow messages to be relayed to these
+    domains"). Anyone's mail for it is accepted and sent onward (DESIGN §6 rule 4's exception).
+    """
+    return any(hop.connector.relay for hop in connector_hops(domain, connectors))
+
+
 def find_route(
     domain: str,
     settings: Settings,
     *,
+    connectors: Sequence[SmtpConnector] = (),
     config: DnsConfig | None = None,
     listeners: Iterable[tuple[str, int]] = (),
 ) -> Route:
-    """Where mail for the shared ``domain`` goes when it is for no address here.
+    """Where mail for ``domain`` goes onward (a shared domain's unknown addresses, a relay
+    domain's mail), and whether it would come back here.
 
-    Through the smart host when one is set (none if that is this server); else to the domain's
-    mail exchangers from DNS, asked with ``config`` (default: from the settings). None when DNS
-    says the domain takes no mail or its MX is this server; unconfirmed when DNS did not answer.
+    The next hop decides (``next_hop``): through the connectors whose address space names the
+    domain (none if a smart host of one is this server); else through the smart host setting
+    (none if that is this server); else, and for a connector that uses DNS, to the domain's mail
+    exchangers, asked with ``config`` (default: from the settings). None when DNS says the
+    domain takes no mail or its MX is this server; unconfirmed when DNS did not answer.
     Blocks on DNS for up to a few lifetimes: worker threads only, never the GUI thread or an
     event loop.
     """
     server = ThisServer.from_settings(settings, listeners)
-    by_smart_host = route_by_smart_host(settings, server)
-    if by_smart_host is not None:
-        return by_smart_host
+    hops = connector_hops(domain, connectors)
+    if hops:
+        by_connector = route_by_connectors(hops, server)
+        if by_connector is not None:
+            return by_connector
+    else:
+        by_smart_host = route_by_smart_host(settings, server)
+        if by_smart_host is not None:
+            return by_smart_host
     if config is None:
         try:
             config = dns_config_from_settings(settings)
         except PostroomError as error:
             return _unconfirmed(domain, str(error))
     return route_by_dns(domain, config, server)
+
+
+def route_by_connectors(hops: Sequence[ConnectorHop], server: ThisServer) -> Route | None:
+    """The route the connectors that carry a domain give: a loop when a smart host of one is
+    this server; routed when all forward to smart hosts; None when one uses DNS (DNS decides).
+    Asks no DNS server for records."""
+    for hop in hops:
+        here = [
+            host
+            for host in hop.connector.smart_hosts
+            if server.is_this_server(host.address, host.port or _SMART_HOST_PORT)
+        ]
+        if here:
+            name = hop.connector.name
+            return Route(
+                RouteState.NONE,
+                f"The smart host {here[0]} of the connector '{name}' is this server, so the "
+                "mail would loop.",
+                f"Point the connector at the other mail system ({CONNECTORS_PLACE} > {name}, or "
+                f"postroom connector edit '{name}' --smart-host HOST[:PORT]).",
+                NoRoute.LOOP,
+                _LOOP_DETAIL,
+            )
+    if any(hop.uses_dns for hop in hops):
+        return None
+    return Route(
+        RouteState.ROUTED,
+        "Onward through "
+        + "; ".join(
+            f"the connector '{hop.connector.name}' to {hop.connector.route_text}" for hop in hops
+        )
+        + ".",
+    )
 
 
 def route_by_smart_host(settings: Settings, server: ThisServer | None = None) -> Route | None:

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+from app import connectors as smtp_connectors
 from app import policies
 from app.directory import addressing, recipients
-from app.dns.routes import NoRoute, Route, RouteState, find_route
+from app.dns.routes import NoRoute, Route, RouteState, find_route, is_relay_domain
 from app.errors import PostroomError
-from app.model import Recipient, RecipientKind
+from app.model import Recipient, RecipientKind, SmtpConnector
 from app.settings import Settings, load_settings
 from app.store import Store
 
@@ -95,7 +96,8 @@ def _is_tricky(local: str) -> bool:
 
 
 class DirectoryIndex:
-    """An immutable snapshot of the directory, the hosted domains and the settings."""
+    """An immutable snapshot of the directory, the hosted domains, the SMTP connectors and the
+    settings."""
 
     def __init__(
         self,
@@ -103,11 +105,15 @@ class DirectoryIndex:
         settings: Settings,
         people: Iterable[Recipient],
         domains: dict[str, bool],
+        connectors: Iterable[SmtpConnector] = (),
     ) -> None:
         self.counter = counter
         self.settings = settings
         self.host_name = settings.host_name
         self.domains = domains
+        self.connectors = tuple(connectors)
+        # Only these connectors can make a domain a relay domain; most directories have none.
+        self._relaying = any(connector.relay for connector in self.connectors)
         self.entries: dict[str, Entry] = {}
         self.addresses: dict[str, str] = {}
         for person in people:
@@ -133,7 +139,8 @@ class DirectoryIndex:
             settings = load_settings(store)
             people = recipients.list_recipients(store)
             hosted = policies.hosted_domains(policies.list_policies(store))
-        return cls(counter, settings, people, {d.domain: d.responsible for d in hosted})
+            connectors = smtp_connectors.list_connectors(store)
+        return cls(counter, settings, people, {d.domain: d.responsible for d in hosted}, connectors)
 
     def _postmaster_alias(self) -> str:
         wanted = self.settings.postmaster.strip().lower()
@@ -188,9 +195,13 @@ class DirectoryIndex:
             if _is_tricky(local):
                 return Refuse(RELAY_DENIED)
             return Accept((RemoteTarget(address, "shared"),), route_domain=domain)
-        if not may_relay or _is_tricky(local):
+        if _is_tricky(local) or not (may_relay or self.is_relay_domain(domain)):
             return Refuse(RELAY_DENIED)
         return Accept((RemoteTarget(address, "relay"),), route_domain=domain)
+
+    def is_relay_domain(self, domain: str) -> bool:
+        """Rule 4's exception: a connector that allows relaying carries mail for ``domain``."""
+        return self._relaying and is_relay_domain(domain, self.connectors)
 
     def postmaster_targets(self, address: str) -> tuple[Target, ...]:
         """Where postmaster mail goes: the ``postmaster`` setting's recipient, else the recipient
@@ -281,13 +292,16 @@ class Router:
         return rcpt_refusal(self.route(domain), address)
 
     def route(self, domain: str) -> Route:
-        """The route onward of the shared ``domain`` (``app.dns.routes``), remembered for 30 s.
-        Blocks on DNS: worker threads only."""
+        """The route onward of ``domain`` (``app.dns.routes``, with the connectors), remembered
+        for 30 s. Blocks on DNS: worker threads only."""
         with self._loop_lock:
             cached = self._loop_cache.get(domain)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        route = find_route(domain, self.index.settings, listeners=self.listeners)
+        index = self.index
+        route = find_route(
+            domain, index.settings, connectors=index.connectors, listeners=self.listeners
+        )
         with self._loop_lock:
             self._loop_cache[domain] = (time.monotonic() + _LOOP_CACHE_SECONDS, route)
         return route
