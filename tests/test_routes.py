@@ -16,15 +16,21 @@ from pytestqt.qtbot import QtBot
 
 from app import policies
 from app.cli import main
+from app.connectors import check_connector, parse_address_space, parse_smart_host
 from app.dns.lookup import DnsConfig
 from app.dns.routes import (
+    HopKind,
     NoRoute,
     Route,
     RouteState,
     ThisServer,
     dns_config_from_settings,
     find_route,
+    is_relay_domain,
+    next_hop,
 )
+from app.errors import PostroomError
+from app.model import SmartHost, SmtpConnector
 from app.settings import Settings, format_host_port, load_settings, save_settings
 from app.smtp import queue as smtp_queue
 from app.smtp.service import SmtpService
@@ -393,3 +399,208 @@ def test_the_console_follows_a_smart_host_change(
         Qt.ItemDataRole.ToolTipRole
     )
     assert tip.startswith("The smart host 127.0.0.1:2525 is this server, so the mail would loop")
+
+
+# --- the next hop: connectors, the smart host, DNS -----------------------------------------------
+
+
+def hop_connector(
+    name: str, *spaces: str, hosts: tuple[str, ...] = (), relay: bool = False
+) -> SmtpConnector:
+    """A checked connector: address spaces as typed (PATTERN[:COST]), smart hosts or DNS."""
+    return check_connector(
+        SmtpConnector(
+            name,
+            address_spaces=tuple(parse_address_space(space) for space in spaces),
+            relay=relay,
+            use_dns=not hosts,
+            smart_hosts=tuple(parse_smart_host(host) for host in hosts),
+        )
+    )
+
+
+CONNECTORS = [
+    hop_connector("Partner exact", "partner.example:50", hosts=("relay.partner.example",)),
+    hop_connector("Partner subdomains", "*.partner.example:1", hosts=("[192.0.2.30]:2525",)),
+    hop_connector("Sales deep", "*.sales.partner.example:90"),
+    hop_connector("Everything", "*:10"),
+    hop_connector("Everything cheap", "*:5", hosts=("relay.isp.example:587",)),
+    hop_connector("B equal", "example.org:2", hosts=("b.example.org",)),
+    hop_connector("A equal", "example.org:2", hosts=("a.example.org",)),
+    hop_connector("C dearer", "example.org:7", "*.example.org:1"),
+    hop_connector("Books", "bücher.example:3", relay=True),
+]
+
+
+@dataclass(frozen=True)
+class HopRow:
+    """One case of the next hop: the domain, and the connectors chosen in cost groups."""
+
+    case: str
+    domain: str
+    tiers: tuple[tuple[str, ...], ...]
+
+
+HOP_ROWS = [
+    HopRow("the domain itself beats a cheaper wildcard", "partner.example", (("Partner exact",),)),
+    HopRow("*.parent beats *", "www.partner.example", (("Partner subdomains",),)),
+    HopRow("a wildcard covers every depth", "a.b.partner.example", (("Partner subdomains",),)),
+    HopRow("a longer parent beats a shorter", "x.sales.partner.example", (("Sales deep",),)),
+    HopRow(
+        "* for the rest, cheapest first", "other.test", (("Everything cheap",), ("Everything",))
+    ),
+    HopRow(
+        "equal costs share the load, then the dearer",
+        "EXAMPLE.org",
+        (("A equal", "B equal"), ("C dearer",)),
+    ),
+    HopRow("*.example.org is not example.org's parent", "www.example.org", (("C dearer",),)),
+    HopRow("Unicode and A-labels alike", "Bücher.Example", (("Books",),)),
+    HopRow("A-labels as typed", "xn--bcher-kva.example.", (("Books",),)),
+]
+
+
+@pytest.mark.parametrize("row", HOP_ROWS, ids=[row.case for row in HOP_ROWS])
+def test_the_next_hop_by_connector(row: HopRow) -> None:
+    hop = next_hop(row.domain, CONNECTORS, Settings(smart_host="relay.isp.example:25"))
+    assert hop.kind is HopKind.CONNECTOR and hop.smart_host is None
+    assert tuple(tuple(h.connector.name for h in tier) for tier in hop.tiers) == row.tiers
+    costs = [h.cost for h in hop.connectors]
+    assert costs == sorted(costs)
+
+
+def test_the_next_hop_without_a_connector_for_the_domain() -> None:
+    only_partners = CONNECTORS[:2]
+    by_smart_host = next_hop("other.test", only_partners, Settings(smart_host="[2001:db8::25]:26"))
+    assert (by_smart_host.kind, by_smart_host.connectors) == (HopKind.SMART_HOST, ())
+    assert by_smart_host.smart_host == SmartHost("2001:db8::25", 26)
+    assert next_hop("other.test", [], Settings(smart_host="relay.isp.example")).smart_host == (
+        SmartHost("relay.isp.example", 25)
+    )
+    by_dns = next_hop("Other.Test.", only_partners, Settings())
+    assert (by_dns.kind, by_dns.domain, by_dns.connectors, by_dns.smart_host) == (
+        HopKind.DNS,
+        "other.test",
+        (),
+        None,
+    )
+    assert by_dns.text == "By DNS (the MX records of other.test)."
+    with pytest.raises(PostroomError, match="The smart host setting 'relay:smtp' is not HOST"):
+        next_hop("other.test", [], Settings(smart_host="relay:smtp"))
+    # A connector decides before a smart host setting that is wrong is even read.
+    assert next_hop("partner.example", only_partners, Settings(smart_host="relay:smtp")).connectors
+
+
+def test_the_next_hop_says_where_in_words() -> None:
+    hop = next_hop("example.org", CONNECTORS, Settings())
+    assert hop.text == (
+        "Through the connector 'A equal' (cost 2) to smart hosts a.example.org; the connector "
+        "'B equal' (cost 2) to smart hosts b.example.org; the connector 'C dearer' (cost 7) by "
+        "DNS."
+    )
+
+
+def test_relay_domains_follow_the_most_specific_connector() -> None:
+    assert is_relay_domain("bücher.example", CONNECTORS)
+    assert not is_relay_domain("www.bücher.example", CONNECTORS)  # * (no relay) carries it
+    assert not is_relay_domain("partner.example", CONNECTORS)
+    private = hop_connector("Private", "private.partner.example")
+    relaying = hop_connector("Relaying", "*.partner.example", relay=True)
+    assert is_relay_domain("www.partner.example", [relaying, private])
+    assert not is_relay_domain("private.partner.example", [relaying, private])
+
+
+@dataclass(frozen=True)
+class ConnectorRouteRow:
+    """The route onward of a shared domain when connectors are there too."""
+
+    case: str
+    domain: str
+    #: A smart host's port 1 stands for our listen port.
+    connector: SmtpConnector
+    state: RouteState
+    why: NoRoute | None = None
+    #: The smart host setting, ``{port}`` our listen port.
+    smart_host: str = ""
+
+
+CONNECTOR_ROUTE_ROWS = [
+    ConnectorRouteRow(
+        "connector elsewhere, smart host setting back here",
+        "partner.example",
+        hop_connector("Out", "partner.example", hosts=("relay.partner.example:1",)),
+        RouteState.ROUTED,
+        smart_host="127.0.0.1:{port}",
+    ),
+    ConnectorRouteRow(
+        "connector back here by address",
+        "partner.example",
+        hop_connector("Back", "partner.example", hosts=("[127.0.0.1]:1",)),
+        RouteState.NONE,
+        NoRoute.LOOP,
+        smart_host="relay.partner.example:25",
+    ),
+    ConnectorRouteRow(
+        "connector back here by public name",
+        "partner.example",
+        hop_connector("Back", "*", hosts=(f"{PUBLIC_NAME}:1",)),
+        RouteState.NONE,
+        NoRoute.LOOP,
+    ),
+    ConnectorRouteRow(
+        "connector by DNS, MX elsewhere",
+        "partner.example",
+        hop_connector("By DNS", "partner.example"),
+        RouteState.ROUTED,
+        smart_host="127.0.0.1:{port}",
+    ),
+    ConnectorRouteRow(
+        "connector by DNS, MX back here",
+        "loop.example",
+        hop_connector("By DNS", "loop.example"),
+        RouteState.NONE,
+        NoRoute.LOOP,
+        smart_host="relay.partner.example:25",
+    ),
+    ConnectorRouteRow(
+        "a connector for another domain leaves it to the smart host",
+        "partner.example",
+        hop_connector("Other", "other.example", hosts=("relay.other.example",)),
+        RouteState.NONE,
+        NoRoute.LOOP,
+        smart_host="127.0.0.1:{port}",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "row", CONNECTOR_ROUTE_ROWS, ids=[row.case for row in CONNECTOR_ROUTE_ROWS]
+)
+def test_the_route_onward_with_connectors(
+    store: Store, row: ConnectorRouteRow, port: int, responder: DnsResponder
+) -> None:
+    settings = save_settings(
+        store,
+        listen=[f"127.0.0.1:{port}"],
+        fqdn=FQDN,
+        public_name=PUBLIC_NAME,
+        public_addresses=[PUBLIC_ADDRESS],
+        nameservers=[format_host_port(*responder.address)],
+        dns_timeout=1,
+        smart_host=row.smart_host.format(port=port),
+    )
+    hosts = tuple(
+        SmartHost(host.host, port if host.port == 1 else host.port)
+        for host in row.connector.smart_hosts
+    )
+    connector = SmtpConnector(**{**row.connector.__dict__, "smart_hosts": hosts})
+    route = find_route(row.domain, settings, connectors=[connector])
+    assert (route.state, route.why) == (row.state, row.why), route.text
+    if row.why is NoRoute.LOOP and hosts and "back here" in row.case:
+        assert route.text == (
+            f"The smart host {hosts[0]} of the connector '{connector.name}' is this server, so "
+            "the mail would loop. Point the connector at the other mail system (Routing Groups "
+            f"> First Routing Group > Connectors > {connector.name}, or postroom connector edit "
+            f"'{connector.name}' --smart-host HOST[:PORT])."
+        )
+        assert route.detail == "Routing loop: the route for this domain points back here"
