@@ -304,12 +304,15 @@ def find_route(
     event loop.
     """
     server = ThisServer.from_settings(settings, listeners)
-    hops = connector_hops(domain, connectors)
-    if hops:
-        by_connector = route_by_connectors(hops, server)
+    try:
+        hop: NextHop | None = next_hop(domain, connectors, settings)
+    except PostroomError:
+        hop = None  # the smart host setting is not HOST[:PORT]: route_by_smart_host says so
+    if hop is not None and hop.kind is HopKind.CONNECTOR:
+        by_connector = route_by_connectors(hop.connectors, server)
         if by_connector is not None:
             return by_connector
-    else:
+    elif hop is None or hop.kind is HopKind.SMART_HOST:
         by_smart_host = route_by_smart_host(settings, server)
         if by_smart_host is not None:
             return by_smart_host
