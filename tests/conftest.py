@@ -9,7 +9,7 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
@@ -19,6 +19,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from app import organization  # noqa: E402
 from app.settings import save_settings  # noqa: E402
 from app.store import Store  # noqa: E402
+from tests.smtp_receivers import Receiver  # noqa: E402
 from tests.smtp_support import Smtp, organisation, start  # noqa: E402
 
 if TYPE_CHECKING:
@@ -194,3 +195,22 @@ def dialogs() -> Iterator[DialogDriver]:
     driver = DialogDriver()
     yield driver
     driver.check()
+
+
+# --- outbound: SMTP receivers -------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_receiver() -> Iterator[Callable[..., Receiver]]:
+    """Starts real aiosmtpd receivers on free 127.0.0.x ports, told how to answer (see
+    tests/smtp_receivers.py): ``smtp_receiver(rcpt_replies={...})``; all stop at the end."""
+    started: list[Receiver] = []
+
+    def start_receiver(**behaviour: Any) -> Receiver:
+        receiver = Receiver(**behaviour).start()
+        started.append(receiver)
+        return receiver
+
+    yield start_receiver
+    for receiver in started:
+        receiver.stop()
