@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,9 +86,7 @@ def test_saving_changes_modified_only_when_something_changed(store: Store) -> No
     counter = store.change_counter()
     assert connectors.save_connector(store, created) == created
     assert store.change_counter() == counter
-    edited = connectors.save_connector(
-        store, SmtpConnector(**{**created.__dict__, "relay": True, "created": "", "modified": ""})
-    )
+    edited = connectors.save_connector(store, replace(created, relay=True, created="", modified=""))
     assert edited.relay and edited.created == created.created
     assert edited.modified >= created.modified
     assert connectors.list_connectors(store) == [edited]
@@ -205,9 +204,7 @@ def test_bad_input_is_refused_and_nothing_changes(
     assert "\n" not in str(refused.value)
     assert snapshot(store) == before
     # The same mistake made in an edit is refused the same way.
-    edited = SmtpConnector(
-        **{**existing.__dict__, **{"name": "Partners"}, **fields}  # type: ignore[arg-type]
-    )
+    edited = replace(existing, **{"name": "Partners", **fields})
     with pytest.raises(PostroomError) as refused_edit:
         connectors.save_connector(store, edited)
     assert str(refused_edit.value) == str(refused.value)
@@ -224,7 +221,7 @@ def test_two_connectors_with_the_same_name_any_case(store: Store) -> None:
         "An SMTP connector named 'PARTNERS' already exists. Choose another name."
     )
     with pytest.raises(ConflictError, match="named 'partners' already exists"):
-        connectors.save_connector(store, SmtpConnector(**{**other.__dict__, "name": "partners"}))
+        connectors.save_connector(store, replace(other, name="partners"))
     assert snapshot(store) == before
 
 

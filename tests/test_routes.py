@@ -7,7 +7,7 @@ import json
 import smtplib
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -593,7 +593,7 @@ def test_the_route_onward_with_connectors(
         SmartHost(host.host, port if host.port == 1 else host.port)
         for host in row.connector.smart_hosts
     )
-    connector = SmtpConnector(**{**row.connector.__dict__, "smart_hosts": hosts})
+    connector = replace(row.connector, smart_hosts=hosts)
     route = find_route(row.domain, settings, connectors=[connector])
     assert (route.state, route.why) == (row.state, row.why), route.text
     if row.why is NoRoute.LOOP and hosts and "back here" in row.case:
