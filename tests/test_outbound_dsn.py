@@ -15,9 +15,11 @@ from app.outbound.dsn import (
     build_dsn,
     dsn_for,
     is_dsn,
+    status_from,
     wants_dsn,
 )
 from app.outbound.envelope import Notify, OutboundMessage, Recipient, Ret
+from app.outbound.sender import Outcome, RecipientResult
 
 FQDN = "mail.postroom.test"
 ARRIVAL = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
@@ -246,3 +248,30 @@ def test_dsn_for_reports_only_those_who_asked() -> None:
 def test_no_statuses_is_refused() -> None:
     with pytest.raises(PostroomError, match="at least one recipient status"):
         build_dsn(original(), [], reporting_mta=FQDN, arrival=ARRIVAL)
+
+
+# --- from the sender's results ------------------------------------------------------------------
+
+
+def result(outcome: Outcome, *, dsn_passed: bool = False) -> RecipientResult:
+    code = {Outcome.DELIVERED: 250, Outcome.DEFERRED: 451, Outcome.FAILED: 550}[outcome]
+    status = f"{code // 100}.1.1"
+    return RecipientResult(
+        BOB, outcome, status, f"{code} {status} text", code, "mx.partner.test", dsn_passed
+    )
+
+
+def test_status_from_a_failure_and_a_deferral() -> None:
+    bounced = status_from(result(Outcome.FAILED), attempted=ATTEMPT, retry_until=EXPIRY)
+    assert bounced == RecipientStatus(
+        BOB, Action.FAILED, "5.1.1", "mx.partner.test", "550 5.1.1 text", ATTEMPT, None
+    )
+    waiting = status_from(result(Outcome.DEFERRED), attempted=ATTEMPT, retry_until=EXPIRY)
+    assert waiting is not None
+    assert (waiting.action, waiting.will_retry_until) == (Action.DELAYED, EXPIRY)
+
+
+def test_status_from_a_delivery_depends_on_dsn_passed_on() -> None:
+    relayed = status_from(result(Outcome.DELIVERED), attempted=ATTEMPT)
+    assert relayed is not None and relayed.action is Action.RELAYED
+    assert status_from(result(Outcome.DELIVERED, dsn_passed=True), attempted=ATTEMPT) is None

@@ -22,6 +22,7 @@ from io import BytesIO
 
 from app.errors import PostroomError
 from app.outbound.envelope import NULL_SENDER, Notify, OutboundMessage, Recipient, Ret
+from app.outbound.sender import Outcome, RecipientResult
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,30 @@ class Notification:
     @property
     def sender(self) -> str:
         return NULL_SENDER
+
+
+def status_from(
+    result: RecipientResult, *, attempted: datetime, retry_until: datetime | None = None
+) -> RecipientStatus | None:
+    """The notification line for a sender's result: failed, delayed (the caller decides when a
+    deferral is worth a delay notice) or relayed. None for a recipient the next hop took with
+    DSN passed on: from then on that hop reports success (RFC 3461 §5.2.2.1)."""
+    if result.outcome is Outcome.DELIVERED and result.dsn_passed:
+        return None
+    action = {
+        Outcome.FAILED: Action.FAILED,
+        Outcome.DEFERRED: Action.DELAYED,
+        Outcome.DELIVERED: Action.RELAYED,  # a hop without DSN: we can only say it went on
+    }[result.outcome]
+    return RecipientStatus(
+        recipient=result.recipient,
+        action=action,
+        status=result.status,
+        remote_mta=result.remote_host,
+        diagnostic=result.diagnostic,
+        last_attempt=attempted,
+        will_retry_until=retry_until if action is Action.DELAYED else None,
+    )
 
 
 def is_dsn(content: bytes) -> bool:
