@@ -24,10 +24,13 @@ _QUIT_TIMEOUT = 5.0  # a polite QUIT, never worth waiting long for
 class SendOptions:
     """How to speak to the hop: EHLO name, TLS and AUTH policy, time-outs in seconds."""
 
-    helo_name: str
+    helo_name: str  # our FQDN, said in EHLO
+    # STARTTLS is used whenever offered; required: a host without it gets nothing (deferred).
     require_tls: bool = False
+    # Check the certificate against the host name; a failed check defers, never falls back to
+    # plain text (unchecked opportunistic TLS that fails to handshake does fall back).
     verify_certificates: bool = False
-    username: str | None = None
+    username: str | None = None  # AUTH PLAIN or LOGIN, only ever over TLS
     password: str | None = None
     connect_timeout: float = 30.0  # TCP connection and the greeting
     command_timeout: float = 300.0  # each command's reply (RFC 5321 §4.5.3.2: 5 minutes)
