@@ -56,8 +56,9 @@ class Receiver:
     ``rcpt_replies`` maps an address to the reply its RCPT TO gets; ``mail_reply`` and
     ``data_reply`` answer every MAIL FROM / DATA; ``drop_after_rcpt`` closes the connection when
     a RCPT TO arrives; ``hang_at_data`` never answers the message's final dot; ``tls_dir`` offers
-    STARTTLS with a self-signed certificate made there; ``password`` requires AUTH (after TLS)
-    as ``user``; ``dsn`` advertises RFC 3461 DSN and records its parameters in ``dsn_params``.
+    STARTTLS with a self-signed certificate made there (``tls_broken``: a handshake that fails);
+    ``password`` requires AUTH (after TLS) as ``user``; ``dsn`` advertises RFC 3461 DSN and
+    records its parameters in ``dsn_params``.
     """
 
     rcpt_replies: dict[str, str] = field(default_factory=dict)
@@ -67,6 +68,7 @@ class Receiver:
     hang_at_data: bool = False
     smtputf8: bool = True
     tls_dir: Path | None = None
+    tls_broken: bool = False
     user: str = "relay"
     password: str | None = None
     dsn: bool = False
@@ -88,6 +90,11 @@ class Receiver:
             make_self_signed(cert, key, self.host)
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(cert, key)
+            if self.tls_broken:
+                # A client certificate demanded in TLS 1.2: the handshake fails on the client.
+                context.maximum_version = ssl.TLSVersion.TLSv1_2
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(cert)
             kwargs["tls_context"] = context
         if self.password is not None:
             kwargs["authenticator"] = self._authenticate

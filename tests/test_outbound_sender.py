@@ -350,3 +350,18 @@ def test_no_hosts_is_refused() -> None:
 def test_a_port_out_of_range_is_refused() -> None:
     with pytest.raises(PostroomError, match="port from 1 to 65535"):
         asyncio.run(send(message("bob@partner.test"), [("127.0.0.1", 70000)], OPTIONS))
+
+
+def test_failed_opportunistic_tls_falls_back_to_plain_text(
+    smtp_receiver: StartReceiver, tmp_path: Path
+) -> None:
+    receiver = smtp_receiver(tls_dir=tmp_path, tls_broken=True)
+    result = run_send(message("bob@partner.test"), [receiver.address])
+    assert result.recipients[0].outcome is Outcome.DELIVERED
+    assert result.tls is False and receiver.received[0].tls is False
+    assert receiver.connections == 2  # the failed handshake, then plain text
+
+    required = SendOptions(helo_name=FQDN, require_tls=True, command_timeout=5)
+    [bob] = run_send(message("bob@partner.test"), [receiver.address], required).recipients
+    assert (bob.outcome, bob.status) == (Outcome.DEFERRED, "4.7.5")
+    assert len(receiver.received) == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import logging
 import re
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -316,7 +315,9 @@ async def _greet(client: aiosmtplib.SMTP) -> None:
 async def _start_tls(session: _Session, host: str) -> None:
     try:
         await session.client.starttls(server_hostname=host)
-    except ssl.SSLError as error:
+    except (aiosmtplib.SMTPResponseException, *_CONNECTION_ERRORS) as error:
+        # A refused STARTTLS or a failed handshake (ssl.SSLError is an OSError; a server that
+        # gives up mid-handshake shows as a reset): this connection is spent either way.
         raise _TlsFailed("4.7.5", f"TLS with {host} failed: {_error_text(error)}") from error
     session.tls = True
     await session.client.ehlo()  # RFC 3207: forget what was said before TLS, ask again
