@@ -17,6 +17,7 @@ from pytestqt.qtbot import QtBot
 from app import policies
 from app.cli import main
 from app.connectors import check_connector, parse_address_space, parse_smart_host
+from app.connectors.catalog import create_connector, delete_connector, list_connectors
 from app.dns.lookup import DnsConfig
 from app.dns.routes import (
     HopKind,
@@ -28,6 +29,7 @@ from app.dns.routes import (
     find_route,
     is_relay_domain,
     next_hop,
+    settled_route,
 )
 from app.errors import PostroomError
 from app.model import SmartHost, SmtpConnector
@@ -81,6 +83,8 @@ class Row:
     fqdn: str = FQDN
     #: Ask a nameserver that never answers.
     silent: bool = False
+    #: A connector for the domain: its smart host (``{port}`` as above), or "dns" to use DNS.
+    connector: str = ""
 
 
 ROWS = [
@@ -143,6 +147,29 @@ ROWS = [
     Row("NXDOMAIN", "nx.example", RouteState.NONE, NoRoute.UNDELIVERABLE),
     Row("no MX and no host", "nohost.example", RouteState.NONE, NoRoute.UNDELIVERABLE),
     Row("DNS timing out", "partner.example", RouteState.UNCONFIRMED, silent=True),
+    # A connector whose address space names the domain goes first, before the smart host.
+    Row(
+        "connector smart host elsewhere",
+        "loop.example",
+        RouteState.ROUTED,
+        connector="relay.partner.test:25",
+    ),
+    Row(
+        "connector smart host back here",
+        "partner.example",
+        RouteState.NONE,
+        NoRoute.LOOP,
+        smart_host="relay.partner.test:25",
+        connector="[127.0.0.1]:{port}",
+    ),
+    Row(
+        "connector by DNS, MX back here",
+        "loop.example",
+        RouteState.NONE,
+        NoRoute.LOOP,
+        smart_host="relay.partner.test:25",
+        connector="dns",
+    ),
 ]
 SHARED = sorted({row.domain for row in ROWS})
 
@@ -187,6 +214,11 @@ def configure(
     """The settings of ``row``: this server's names and addresses, DNS, and the smart host."""
     other = port + 1 if port < 65535 else port - 1
     nameserver = silent if row.silent else responder
+    for connector in list_connectors(store):
+        delete_connector(store, connector.name, queued_messages=0)
+    if row.connector:
+        hosts = () if row.connector == "dns" else (row.connector.format(port=port, other=other),)
+        create_connector(store, hop_connector("Partner", row.domain, hosts=hosts))
     return save_settings(
         store,
         listen=[f"127.0.0.1:{port}", f"{LISTEN_ADDRESS}:{port}"],
@@ -214,7 +246,7 @@ def test_the_route_onward(
     store: Store, row: Row, port: int, responder: DnsResponder, silent: DnsResponder
 ) -> None:
     settings = configure(store, row, port, responder, silent)
-    route = find_route(row.domain, settings)
+    route = find_route(row.domain, settings, connectors=list_connectors(store))
     assert (route.state, route.why) == (row.state, row.why), route.text
     assert route.ok is (row.state is RouteState.ROUTED)
     assert route.summary and route.text.startswith(route.summary)
@@ -231,7 +263,8 @@ def test_texts_say_what_was_found_and_what_to_do(
 ) -> None:
     def text(case: str) -> str:
         row = next(row for row in ROWS if row.case == case)
-        return find_route(row.domain, configure(store, row, port, responder, silent)).text
+        settings = configure(store, row, port, responder, silent)
+        return find_route(row.domain, settings, connectors=list_connectors(store)).text
 
     assert text("MX elsewhere") == "Onward by DNS to mx.partner.example."
     assert text("smart host elsewhere") == "Onward through the smart host relay.partner.test:25."
@@ -262,8 +295,8 @@ def test_texts_say_what_was_found_and_what_to_do(
 
 def test_this_server_counts_the_listeners_it_is_bound_to(store: Store) -> None:
     settings = save_settings(store, listen=["127.0.0.1:2525"], smart_host="192.0.2.77:2600")
-    assert find_route("partner.example", settings).ok
-    route = find_route("partner.example", settings, listeners=[("192.0.2.77", 2600)])
+    assert find_route("partner.example", settings, connectors=()).ok
+    route = find_route("partner.example", settings, connectors=(), listeners=[("192.0.2.77", 2600)])
     assert (route.state, route.why) == (RouteState.NONE, NoRoute.LOOP)
     server = ThisServer.from_settings(settings, [("192.0.2.77", 2600)])
     assert server.ports == {2525, 2600}
@@ -334,7 +367,8 @@ def console_route(qtbot: QtBot, window: MainWindow, domain: str) -> Route:
     view.refresh()
     row = view.row(domain)
     assert row is not None and row.kind == "shared"
-    if load_settings(view.console.store).smart_host == "":
+    store = view.console.store
+    if settled_route(domain, load_settings(store), list_connectors(store)) is None:
         with qtbot.waitSignal(view.checked, timeout=30_000):
             assert view.start_check([domain])
     row = view.row(domain)

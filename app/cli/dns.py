@@ -9,11 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from app.cli.common import Context, add_json_flag, emit, fail, table
+from app.connectors.catalog import list_connectors
 from app.directory import addressing
 from app.dns.findings import CheckResult, Status
 from app.dns.health import DnsReport, run_checks, summary_status
 from app.dns.lookup import DnsConfig, parse_nameserver
 from app.dns.routes import Route, RouteState, dns_config_from_settings, find_route
+from app.model import SmtpConnector
 from app.policies import hosted_domains, list_policies
 from app.settings import Settings, format_host_port, load_settings
 
@@ -70,7 +72,10 @@ def check_command(args: argparse.Namespace, context: Context) -> int:
     domains = list(args.domains) or [domain.domain for domain in hosted]
     report = run_checks(domains, config)
     shared = {domain.domain for domain in hosted if not domain.responsible}
-    routes = find_routes([key for key in report.domains if key in shared], settings, config)
+    connectors = list_connectors(store)
+    routes = find_routes(
+        [key for key in report.domains if key in shared], settings, connectors, config
+    )
     report = with_routes(report, routes)
     text = report_text(report, config, defaulted=not args.domains)
     emit(args, text, report_json(report, config, routes))
@@ -83,12 +88,17 @@ def check_command(args: argparse.Namespace, context: Context) -> int:
     return 0
 
 
-def find_routes(domains: list[str], settings: Settings, config: DnsConfig) -> dict[str, Route]:
+def find_routes(
+    domains: list[str], settings: Settings, connectors: list[SmtpConnector], config: DnsConfig
+) -> dict[str, Route]:
     """The route onward of each shared domain (A-labels), asked a few at a time."""
     if not domains:
         return {}
     with ThreadPoolExecutor(min(_MAX_WORKERS, len(domains)), "dns-route") as pool:
-        found = pool.map(lambda domain: find_route(domain, settings, config=config), domains)
+        found = pool.map(
+            lambda domain: find_route(domain, settings, connectors=connectors, config=config),
+            domains,
+        )
         return dict(zip(domains, found, strict=True))
 
 

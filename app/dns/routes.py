@@ -288,40 +288,59 @@ def find_route(
     domain: str,
     settings: Settings,
     *,
-    connectors: Sequence[SmtpConnector] = (),
+    connectors: Sequence[SmtpConnector],
     config: DnsConfig | None = None,
     listeners: Iterable[tuple[str, int]] = (),
 ) -> Route:
     """Where mail for ``domain`` goes onward (a shared domain's unknown addresses, a relay
     domain's mail), and whether it would come back here.
 
-    The next hop decides (``next_hop``): through the connectors whose address space names the
-    domain (none if a smart host of one is this server); else through the smart host setting
-    (none if that is this server); else, and for a connector that uses DNS, to the domain's mail
-    exchangers, asked with ``config`` (default: from the settings). None when DNS says the
-    domain takes no mail or its MX is this server; unconfirmed when DNS did not answer.
-    Blocks on DNS for up to a few lifetimes: worker threads only, never the GUI thread or an
-    event loop.
+    ``settled_route`` first (the connectors and the smart host setting, no I/O); when they leave
+    it to DNS, the domain's mail exchangers, asked with ``config`` (default: from the settings).
+    None when DNS says the domain takes no mail or its MX is this server; unconfirmed when DNS
+    did not answer. ``connectors`` has no default so that no caller forgets them: the SMTP
+    service, ``dns check`` and the console must agree. Blocks on DNS for up to a few lifetimes:
+    worker threads only, never the GUI thread or an event loop.
     """
     server = ThisServer.from_settings(settings, listeners)
-    try:
-        hop: NextHop | None = next_hop(domain, connectors, settings)
-    except PostroomError:
-        hop = None  # the smart host setting is not HOST[:PORT]: route_by_smart_host says so
-    if hop is not None and hop.kind is HopKind.CONNECTOR:
-        by_connector = route_by_connectors(hop.connectors, server)
-        if by_connector is not None:
-            return by_connector
-    elif hop is None or hop.kind is HopKind.SMART_HOST:
-        by_smart_host = route_by_smart_host(settings, server)
-        if by_smart_host is not None:
-            return by_smart_host
+    settled = _settled_route(domain, settings, connectors, server)
+    if settled is not None:
+        return settled
     if config is None:
         try:
             config = dns_config_from_settings(settings)
         except PostroomError as error:
             return _unconfirmed(domain, str(error))
     return route_by_dns(domain, config, server)
+
+
+def settled_route(
+    domain: str,
+    settings: Settings,
+    connectors: Sequence[SmtpConnector],
+    listeners: Iterable[tuple[str, int]] = (),
+) -> Route | None:
+    """The route the connectors and the smart host setting give ``domain`` without DNS: through
+    the connectors whose address space names it (none if a smart host of one is this server),
+    else through the smart host setting (none if that is this server). None when DNS decides
+    (no smart host, or a connector that routes by DNS). No I/O: any thread."""
+    return _settled_route(
+        domain, settings, connectors, ThisServer.from_settings(settings, listeners)
+    )
+
+
+def _settled_route(
+    domain: str, settings: Settings, connectors: Sequence[SmtpConnector], server: ThisServer
+) -> Route | None:
+    try:
+        hop: NextHop | None = next_hop(domain, connectors, settings)
+    except PostroomError:
+        hop = None  # the smart host setting is not HOST[:PORT]: route_by_smart_host says so
+    if hop is not None and hop.kind is HopKind.CONNECTOR:
+        return route_by_connectors(hop.connectors, server)
+    if hop is None or hop.kind is HopKind.SMART_HOST:
+        return route_by_smart_host(settings, server)
+    return None
 
 
 def route_by_connectors(hops: Sequence[ConnectorHop], server: ThisServer) -> Route | None:

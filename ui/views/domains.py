@@ -16,11 +16,12 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 
 from app import policies
+from app.connectors.catalog import list_connectors
 from app.dns.health import DnsHealthCache
 from app.dns.lookup import DnsConfig
-from app.dns.routes import Route, dns_config_from_settings, find_route, route_by_smart_host
+from app.dns.routes import Route, dns_config_from_settings, find_route, settled_route
 from app.errors import PostroomError
-from app.model import RecipientPolicy
+from app.model import RecipientPolicy, SmtpConnector
 from app.settings import Settings, load_settings
 from ui import messages
 from ui.actions import MenuEntry, make_action, set_enabled
@@ -46,11 +47,15 @@ def check_domains(
     shared: list[str],
     config: DnsConfig,
     settings: Settings,
+    connectors: list[SmtpConnector],
 ) -> dict[str, Route]:
     """Worker thread: check ``domains`` (and this server) into ``cache``, and find the route
     onward of each ``shared`` domain by DNS. Blocks on DNS for up to a few lifetimes."""
     cache.check(domains, config)
-    return {domain: find_route(domain, settings, config=config) for domain in shared}
+    return {
+        domain: find_route(domain, settings, connectors=connectors, config=config)
+        for domain in shared
+    }
 
 
 class DomainsView(ResultView):
@@ -70,7 +75,8 @@ class DomainsView(ResultView):
         self.routes: dict[str, Route] = {}
         self.checking: set[str] = set()
         self._policies: list[RecipientPolicy] = []
-        self._settings_route: Route | None = None
+        self._settings: Settings | None = None
+        self._connectors: list[SmtpConnector] = []
         self._selection: list[int] = []
         self.check_dns = make_action(
             self,
@@ -93,11 +99,12 @@ class DomainsView(ResultView):
     # -- list ------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Reload the domains from the policies and the smart host from the settings (two short
-        reads), and show the cached DNS results."""
+        """Reload the domains from the policies, and the connectors and the smart host that
+        route them onward (three short reads), and show the cached DNS results."""
         try:
             self._policies = policies.list_policies(self.console.store)
-            self._settings_route = route_by_smart_host(load_settings(self.console.store))
+            self._settings = load_settings(self.console.store)
+            self._connectors = list_connectors(self.console.store)
         except PostroomError as error:
             messages.error(self.parent_widget, error)
             return
@@ -108,7 +115,9 @@ class DomainsView(ResultView):
         for row in domain_rows(self._policies):
             route: Route | None = None
             if row.kind == "shared":
-                route = self._settings_route or self.routes.get(row.domain, NOT_CHECKED_ROUTE)
+                route = self._settled_route(row.domain) or self.routes.get(
+                    row.domain, NOT_CHECKED_ROUTE
+                )
             rows.append(
                 DomainRow(
                     row.domain,
@@ -123,6 +132,12 @@ class DomainsView(ResultView):
         self.list_model.set_rows(rows)
         self.status_changed.emit()
         self.actions_changed.emit()
+
+    def _settled_route(self, domain: str) -> Route | None:
+        """The route the connectors and the smart host give without DNS (None: DNS decides)."""
+        if self._settings is None:
+            return None
+        return settled_route(domain, self._settings, self._connectors)
 
     def row(self, domain: str) -> DomainRow | None:
         """The list's row of a domain (A-label), None when it is not listed."""
@@ -209,6 +224,7 @@ class DomainsView(ResultView):
             return False
         try:
             settings = load_settings(self.console.store)
+            connectors = list_connectors(self.console.store)
             config = dns_config_from_settings(settings)
         except PostroomError as error:
             messages.error(self.parent_widget, error)
@@ -218,7 +234,7 @@ class DomainsView(ResultView):
             for domain in domains
             if (row := self.row(domain)) is not None
             and row.kind == "shared"
-            and route_by_smart_host(settings) is None
+            and settled_route(domain, settings, connectors) is None
         ]
         self.checking.update(domains)
         self._show_rows()
@@ -231,6 +247,7 @@ class DomainsView(ResultView):
             shared,
             config,
             settings,
+            connectors,
             on_success=lambda routes: self._check_done(domains, routes),
             on_failure=lambda error: self._check_failed(domains, error),
         )
