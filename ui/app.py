@@ -15,6 +15,7 @@ from app.errors import PostroomError
 from app.store import Store
 from ui import icons, messages
 from ui.console import Console
+from ui.dialogs.first_run import FirstRunDialog, choose_data_directory
 from ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,6 @@ def run(data_dir: Path, *, choose_data_dir: bool = False) -> int:
     app.setDesktopFileName(resources.APP_ID)  # Wayland's app id: the .desktop file's name
     app.setWindowIcon(icons.app_icon())
     if choose_data_dir:
-        from ui.dialogs.first_run import choose_data_directory
-
         chosen = choose_data_directory(None, data_dir)
         if chosen is None:
             return 0
@@ -69,11 +68,9 @@ def run(data_dir: Path, *, choose_data_dir: bool = False) -> int:
         messages.error(None, error)
         return 1
     try:
-        if organization.get_organization(store) is None:
-            from ui.dialogs.first_run import FirstRunDialog
-
-            if FirstRunDialog.ask(None, store) is None:
-                return 0
+        new = organization.get_organization(store) is None
+        if new and FirstRunDialog.ask(None, store) is None:
+            return 0
         window = open_window(store)
         window.show()
         status = app.exec()
