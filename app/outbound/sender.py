@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import re
@@ -296,11 +297,14 @@ async def _open_once(host: str, port: int, options: SendOptions, *, try_tls: boo
             f"{host} refused the session: {_reply_text(error.code, error.message)}",
             error.code,
         ) from error
+    except _TlsFailed:
+        await _abandon(session)
+        raise
     except _HostUnusable:
         await _close(session)
         raise
     except _CONNECTION_ERRORS as error:
-        await _close(session)
+        await _abandon(session)
         raise _HostUnusable("4.4.1", f"{host}:{port}: {_error_text(error)}") from error
     return session
 
@@ -341,6 +345,16 @@ async def _authenticate(session: _Session, options: SendOptions) -> None:
             f"{host} offers no AUTH PLAIN or LOGIN (it offers {', '.join(methods) or 'none'}); "
             "cannot sign in",
         )
+
+
+async def _abandon(session: _Session) -> None:
+    """Drop a connection that cannot carry a QUIT (a broken handshake, a dead peer) at once:
+    a polite close would wait for unsent bytes that never leave, and leak the socket."""
+    transport = session.client.transport
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.abort()
+    session.client.close()
+    await asyncio.sleep(0)  # one loop turn: the transport's connection_lost closes the socket
 
 
 async def _close(session: _Session) -> None:
