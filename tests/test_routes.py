@@ -123,7 +123,9 @@ ROWS = [
         f"{PUBLIC_ADDRESS}:{{port}}",
     ),
     Row("loopback", "partner.example", RouteState.NONE, NoRoute.LOOP, "127.0.0.1:{port}"),
-    Row("IPv6 loopback", "partner.example", RouteState.NONE, NoRoute.LOOP, "[::1]:{port}"),
+    # Listening on 127.0.0.1 only, [::1] is not this server (a connection there is refused).
+    Row("IPv6 loopback", "partner.example", RouteState.ROUTED, None, "[::1]:{port}"),
+    Row("another loopback address", "partner.example", RouteState.ROUTED, None, "127.0.0.2:{port}"),
     # Smart hosts that are a route onward, and one that is no route at all.
     Row(
         "smart host elsewhere", "partner.example", RouteState.ROUTED, None, "relay.partner.test:25"

@@ -90,9 +90,11 @@ class ThisServer:
 
     #: Lower-case A-label names without the final dot.
     names: frozenset[str]
-    #: IP addresses in normal form; loopback and unspecified addresses count without being here.
+    #: IP addresses in normal form: the public addresses and those listened on.
     addresses: frozenset[str]
     ports: frozenset[int]
+    #: Listening on every address (0.0.0.0, ::) or on localhost: every loopback address is here.
+    all_loopback: bool = False
 
     @classmethod
     def from_settings(
@@ -118,14 +120,25 @@ class ThisServer:
                 addresses.add(str(ip))
             elif host.strip():
                 names.add(_name_key(host))
-        return cls(frozenset(names), frozenset(addresses), frozenset(port for _, port in listen))
+        everywhere = any(
+            host.strip().lower() == "localhost"
+            or ((ip := _ip(host)) is not None and ip.is_unspecified)
+            for host, _ in listen
+        )
+        ports = frozenset(port for _, port in listen)
+        return cls(frozenset(names), frozenset(addresses), ports, everywhere)
 
     def is_this_host(self, host: str) -> bool:
-        """True when ``host`` (a name or an IP address) is this machine."""
+        """True when ``host`` (a name or an IP address) is this machine: one of its names, a
+        public address, an address it listens on, an unspecified address, or any loopback
+        address when it listens on all of them. Another loopback address (127.0.0.2 while
+        listening on 127.0.0.1) is another server, as a test network or a local relay uses it."""
         ip = _ip(host)
         if ip is None:
             return _name_key(host) in self.names
-        return ip.is_loopback or ip.is_unspecified or str(ip) in self.addresses
+        if ip.is_unspecified or str(ip) in self.addresses:
+            return True
+        return ip.is_loopback and self.all_loopback
 
     def is_this_server(self, host: str, port: int) -> bool:
         """True when ``host:port`` reaches this SMTP service: this machine, one of our ports."""
