@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,13 @@ from app.store import Store
 from app.store import settings as rows
 
 MIB = 1024 * 1024
+MINUTE = 60
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+_UNITS = {"d": DAY, "h": HOUR, "m": MINUTE, "s": 1}
+_DURATION = re.compile(r"(?:\d+[dhms])+|\d+")
+_DURATION_PART = re.compile(r"(\d+)([dhms])")
+DURATION_HELP = "write seconds or a number with a unit: 30s, 15m, 2h, 1d (or 1d12h)"
 
 
 def parse_host_port(
@@ -122,9 +130,104 @@ def _nameservers(value: Any) -> list[str]:
     return result
 
 
-def _setting(default: Any, parse: Callable[[Any], Any], help_text: str) -> Any:
+def parse_duration(value: Any) -> int:
+    """Seconds from ``900``, ``"900"``, ``"15m"``, ``"2h"``, ``"1d"``, ``"30s"`` or ``"1d12h"``;
+    a PostroomError for anything else (a fraction, a sign, an unknown unit)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = "".join(str(value).split()).lower()  # "15 m" and "1d 12h" read as typed
+    sign = -1 if text.startswith("-") else 1  # parsed, so that the range check can refuse it
+    text = text.removeprefix("-")
+    if isinstance(value, bool) or not _DURATION.fullmatch(text):
+        raise PostroomError(f"'{value}' is not a duration: {DURATION_HELP}.")
+    if text.isdigit():
+        return sign * int(text)
+    parts = _DURATION_PART.findall(text)
+    return sign * sum(int(number) * _UNITS[unit] for number, unit in parts)
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest spelling ``parse_duration`` reads back: 900 → ``15m``, 129600 → ``1d12h``."""
+    if seconds <= 0:
+        return str(seconds)
+    parts = []
+    for unit, size in _UNITS.items():
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def describe_duration(seconds: int) -> str:
+    """Words for messages: 43200 → ``12 hours``, 5400 → ``1 hour 30 minutes``."""
+    if seconds <= 0:
+        return f"{seconds} seconds"  # only ever shown to refuse it
+    parts = []
+    for name, size in (("day", DAY), ("hour", HOUR), ("minute", MINUTE), ("second", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
+    return " ".join(parts)
+
+
+def _duration_between(what: str, low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        seconds = parse_duration(value)
+        if seconds <= 0:
+            raise PostroomError(
+                f"{what} of {describe_duration(seconds)} is refused: use at least "
+                f"{describe_duration(low)}."
+            )
+        if not low <= seconds <= high:
+            raise PostroomError(
+                f"{what} of {describe_duration(seconds)} is out of range: use "
+                f"{describe_duration(low)} to {describe_duration(high)}."
+            )
+        return seconds
+
+    return parse
+
+
+RETRY_NAMES = ("first", "second", "third", "subsequent")
+_RETRY_PARSERS = [
+    _duration_between(f"The {name} retry interval", 1, 30 * DAY) for name in RETRY_NAMES
+]
+
+
+def _retry_intervals(value: Any) -> list[int]:
+    if isinstance(value, list):
+        items = value
+    else:
+        text = str(value)
+        items = [i for i in text.split(",") if i.strip()] if "," in text else text.split()
+    if len(items) != len(RETRY_NAMES):
+        raise PostroomError(
+            f"Give {len(RETRY_NAMES)} retry intervals (first, second, third, subsequent), "
+            f"e.g. 15m,30m,1h,4h; {len(items)} given."
+        )
+    return [parse(item) for parse, item in zip(_RETRY_PARSERS, items, strict=True)]
+
+
+def _address_or_empty(value: Any) -> str:
+    text = _text(value)
+    return addressing.normalize_smtp_address(text) if text else ""
+
+
+def _setting(
+    default: Any,
+    parse: Callable[[Any], Any],
+    help_text: str,
+    show: Callable[[Any], str] | None = None,
+) -> Any:
     factory = (lambda: list(default)) if isinstance(default, list) else (lambda: default)
-    return field(default_factory=factory, metadata={"parse": parse, "help": help_text})
+    metadata: dict[str, Any] = {"parse": parse, "help": help_text}
+    if show is not None:
+        metadata["show"] = show
+    return field(default_factory=factory, metadata=metadata)
+
+
+def _durations_shown(value: Any) -> str:
+    return ",".join(format_duration(item) for item in value)
 
 
 @dataclass(frozen=True)
@@ -155,6 +258,38 @@ class Settings:
     public_addresses: list[str] = _setting([], _addresses, "This server's public IP addresses")
     nameservers: list[str] = _setting([], _nameservers, "DNS servers (IP[:PORT]; empty: system)")
     dns_timeout: int = _setting(5, _int_between(1, 60), "Seconds per DNS query")
+    retry_intervals: list[int] = _setting(
+        [15 * MINUTE, 30 * MINUTE, HOUR, 4 * HOUR],
+        _retry_intervals,
+        "Outbound retries: first, second, third, subsequent (e.g. 15m,30m,1h,4h)",
+        _durations_shown,
+    )
+    delay_notification: int = _setting(
+        12 * HOUR,
+        _duration_between("A delay notification", 1, 30 * DAY),
+        "Warn the sender when a message waits this long (e.g. 12h)",
+        format_duration,
+    )
+    expiration_timeout: int = _setting(
+        2 * DAY,
+        _duration_between("An expiration timeout", 1, 30 * DAY),
+        "Return a message not delivered within this (longer than delay_notification)",
+        format_duration,
+    )
+    outbound_connections: int = _setting(
+        1000, _int_between(1, 100_000), "Simultaneous outbound connections"
+    )
+    outbound_connections_per_domain: int = _setting(
+        100, _int_between(1, 100_000), "Outbound connections per domain (at most the limit)"
+    )
+    outbound_timeout: int = _setting(
+        10 * MINUTE,
+        _duration_between("An outbound time-out", 1, DAY),
+        "Idle time-out of an outbound connection (e.g. 10m)",
+        format_duration,
+    )
+    outbound_port: int = _setting(25, _int_between(1, 65_535), "TCP port of DNS-routed delivery")
+    ndr_copy_to: str = _setting("", _address_or_empty, "Address sent a copy of every NDR")
 
     @property
     def host_name(self) -> str:
@@ -172,6 +307,10 @@ def load_settings(store: Store) -> Settings:
     """The stored settings, defaults filling what was never set (unknown keys are ignored)."""
     with store.read() as conn:
         stored = rows.load_settings(conn)
+    return Settings(**_parsed(stored))
+
+
+def _parsed(stored: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in stored.items():
         if key in SETTING_FIELDS:
@@ -179,7 +318,7 @@ def load_settings(store: Store) -> Settings:
                 values[key] = SETTING_FIELDS[key].metadata["parse"](value)
             except PostroomError:
                 continue  # a value a newer version wrote: keep the default
-    return Settings(**values)
+    return values
 
 
 def parse_setting(key: str, value: Any) -> Any:
@@ -195,10 +334,29 @@ def parse_setting(key: str, value: Any) -> Any:
         raise PostroomError(f"{key}: {error}") from None
 
 
+def check_settings(settings: Settings) -> None:
+    """Refuse settings whose values disagree with each other (one line naming both)."""
+    if settings.expiration_timeout <= settings.delay_notification:
+        raise PostroomError(
+            f"The expiration timeout ({describe_duration(settings.expiration_timeout)}) must be "
+            f"longer than the delay notification ({describe_duration(settings.delay_notification)})"
+            ": lengthen expiration_timeout or shorten delay_notification."
+        )
+    if settings.outbound_connections_per_domain > settings.outbound_connections:
+        raise PostroomError(
+            f"The outbound connections per domain ({settings.outbound_connections_per_domain}) "
+            f"may not exceed the outbound connection limit ({settings.outbound_connections}): "
+            "lower outbound_connections_per_domain or raise outbound_connections."
+        )
+
+
 def save_settings(store: Store, **changes: Any) -> Settings:
-    """Check and store several settings in one transaction."""
+    """Check and store several settings in one transaction; nothing is stored if the result,
+    merged with what is stored, breaks a rule between settings."""
     checked = {key: parse_setting(key, value) for key, value in changes.items()}
     with store.write() as conn:
+        current = _parsed(rows.load_settings(conn))
+        check_settings(Settings(**{**current, **checked}))
         for key, value in checked.items():
             rows.save_setting(conn, key, value)
     return load_settings(store)

@@ -35,7 +35,10 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=set_command)
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, key: str = "") -> str:
+    show = SETTING_FIELDS[key].metadata.get("show") if key in SETTING_FIELDS else None
+    if show is not None:
+        return str(show(value))  # durations as 15m, 12h: what 'smtp set' reads back
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, list):
@@ -64,7 +67,7 @@ def show_command(args: argparse.Namespace, context: Context) -> int:
         "queue": f"{queue.queue_length(store.paths.queue)} message(s) waiting",
     }
     rows = [
-        [key, _shown(getattr(settings, key)), str(spec.metadata["help"])]
+        [key, _shown(getattr(settings, key), key), str(spec.metadata["help"])]
         for key, spec in SETTING_FIELDS.items()
     ]
     text = table(["Setting", "Value", "Meaning"], rows) + "\n\n"
@@ -85,4 +88,4 @@ def set_command(args: argparse.Namespace, context: Context) -> int:
         if args.key in RESTART_KEYS
         else "the SMTP service uses it within a second"
     )
-    return emit(args, f"{args.key} = {_shown(new)} ({when})", {args.key: new})
+    return emit(args, f"{args.key} = {_shown(new, args.key)} ({when})", {args.key: new})
