@@ -15,6 +15,12 @@ from app import organization
 from ui.console import Console
 from ui.node import Node
 from ui.views.base import ResultView
+from ui.views.connectors import (
+    CONNECTORS_TEXT,
+    FIRST_ROUTING_GROUP_TEXT,
+    ROUTING_GROUPS_TEXT,
+    ConnectorsView,
+)
 from ui.views.container import ContainerView
 from ui.views.domains import DOMAINS_TEXT, DomainsView
 from ui.views.mailboxes import MAILBOXES_TEXT, STORE_TEXT, MailboxesView
@@ -107,6 +113,23 @@ def build_tree(console: Console) -> Node:
             "mailbox-store",
             MailboxesView,
             MAILBOXES_TEXT,
+        )
+    )
+    routing_groups = root.add(
+        Node("routing-groups", "Routing Groups", "servers", None, ROUTING_GROUPS_TEXT)
+    )
+    first_group = routing_groups.add(
+        Node(
+            "routing-groups/first", "First Routing Group", "servers", None, FIRST_ROUTING_GROUP_TEXT
+        )
+    )
+    first_group.add(
+        Node(
+            "routing-groups/first/connectors",
+            "Connectors",
+            "connectors",
+            ConnectorsView,
+            CONNECTORS_TEXT,
         )
     )
     tools = root.add(Node("tools", "Tools", "tools", None, TOOLS_TEXT))
