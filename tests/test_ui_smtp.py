@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
@@ -205,3 +206,154 @@ def test_pause_refuses_new_clients_and_start_resumes(qtbot: QtBot, live_window: 
     assert smtp.state == "running" and not view.start.isEnabled()
     with smtplib.SMTP(host, port, timeout=10) as client:
         assert client.noop()[0] == 250
+
+
+# --- Delivery and the NDR copy -------------------------------------------------------------------
+
+
+def test_delivery_page_shows_exchanges_defaults_and_saves_edits(
+    qtbot: QtBot, window: MainWindow, store: Store, dialogs: DialogDriver
+) -> None:
+    def edit(sheet: SmtpServerDialog) -> None:
+        page = sheet.delivery
+        sheet.tabs.setCurrentWidget(page)
+        assert [edit.box("minutes").value() for edit in page.retries] == [15, 30, 60, 240]
+        assert not any(edit.box("seconds").isVisibleTo(page) for edit in page.retries)
+        delay, expiry = page.delay_notification, page.expiration_timeout
+        assert [delay.box(unit).value() for unit in ("days", "hours", "minutes")] == [0, 12, 0]
+        assert [expiry.box(unit).value() for unit in ("days", "hours", "minutes")] == [2, 0, 0]
+        assert expiry.box("days").text() == "2 days"
+        assert page.outbound_connections.value() == 1000
+        assert page.per_domain.value() == 100
+        assert page.outbound_timeout.box("minutes").text() == "10 minutes"
+        assert page.outbound_port.value() == 25
+        assert page.fqdn.text() == "" and page.smart_host.text() == ""
+        assert not sheet.apply_button.isEnabled()
+
+        page.retries[0].box("minutes").setValue(5)
+        assert sheet.apply_button.isEnabled()
+        page.retries[3].box("minutes").setValue(120)
+        expiry.box("days").setValue(3)
+        expiry.box("hours").setValue(6)
+        delay.box("hours").setValue(4)
+        delay.box("minutes").setValue(30)
+        page.per_domain.setValue(20)
+        page.outbound_timeout.box("minutes").setValue(2)
+        page.outbound_port.setValue(2526)
+        type_text(qtbot, page.fqdn, "mx.example.com")
+        type_text(qtbot, page.smart_host, "relay.isp.example")
+        sheet.tabs.setCurrentWidget(sheet.messages_page)
+        type_text(qtbot, sheet.messages_page.ndr_copy_to, "Admin@Example.com")
+        sheet.apply_button.click()
+        assert not sheet.apply_button.isEnabled()
+        assert sheet.messages_page.ndr_copy_to.text() == "Admin@example.com", "as stored"
+        sheet.ok_button.click()
+
+    dialogs.expect(SmtpServerDialog, edit)
+    server_view(window).properties([])
+    dialogs.check()
+    settings = load_settings(store)
+    assert settings.retry_intervals == [300, 1800, 3600, 7200]
+    assert settings.delay_notification == 4 * 3600 + 30 * 60
+    assert settings.expiration_timeout == 3 * 86400 + 6 * 3600
+    assert settings.outbound_connections_per_domain == 20
+    assert settings.outbound_timeout == 120
+    assert settings.outbound_port == 2526
+    assert settings.fqdn == "mx.example.com"
+    assert settings.smart_host == "relay.isp.example"
+    assert settings.ndr_copy_to == "Admin@example.com"
+
+
+def test_delivery_page_keeps_seconds_it_cannot_show_in_minutes(
+    qtbot: QtBot, window: MainWindow, store: Store, dialogs: DialogDriver
+) -> None:
+    save_settings(
+        store,
+        retry_intervals="1,30m,1h,4h",
+        delay_notification="90s",
+        expiration_timeout="1d12h",
+        outbound_timeout="3",
+    )
+
+    def edit(sheet: SmtpServerDialog) -> None:
+        page = sheet.delivery
+        sheet.tabs.setCurrentWidget(page)
+        first = page.retries[0]
+        assert first.box("seconds").isVisibleTo(page)
+        assert (first.box("minutes").value(), first.box("seconds").text()) == (0, "1 second")
+        assert not page.retries[1].box("seconds").isVisibleTo(page)
+        delay = page.delay_notification
+        assert delay.box("minutes").text() == "1 minute"
+        assert delay.box("seconds").value() == 30
+        assert page.expiration_timeout.box("days").text() == "1 day"
+        assert page.expiration_timeout.box("hours").value() == 12
+        assert page.outbound_timeout.box("seconds").value() == 3
+        page.outbound_port.setValue(2527)  # an edit elsewhere on the page
+        sheet.ok_button.click()
+
+    dialogs.expect(SmtpServerDialog, edit)
+    server_view(window).properties([])
+    dialogs.check()
+    settings = load_settings(store)
+    assert settings.retry_intervals == [1, 1800, 3600, 14400]
+    assert (settings.delay_notification, settings.expiration_timeout) == (90, 129600)
+    assert settings.outbound_timeout == 3
+    assert settings.outbound_port == 2527
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda sheet: sheet.delivery.delay_notification.box("days").setValue(3),
+            "The expiration timeout (2 days) must be longer than the delay notification "
+            "(3 days 12 hours): lengthen expiration_timeout or shorten delay_notification.",
+        ),
+        (
+            lambda sheet: sheet.delivery.retries[2].box("minutes").setValue(0),
+            "retry_intervals: The third retry interval of 0 seconds is refused: use at least "
+            "1 second.",
+        ),
+        (
+            lambda sheet: sheet.delivery.outbound_timeout.box("minutes").setValue(0),
+            "outbound_timeout: An outbound time-out of 0 seconds is refused: use at least "
+            "1 second.",
+        ),
+        (
+            lambda sheet: sheet.delivery.outbound_connections.setValue(50),
+            "The outbound connections per domain (100) may not exceed the outbound connection "
+            "limit (50): lower outbound_connections_per_domain or raise outbound_connections.",
+        ),
+        (
+            lambda sheet: sheet.messages_page.ndr_copy_to.setText("postmaster"),
+            "ndr_copy_to: The address 'postmaster' has no '@'; enter it as local-part@domain, "
+            "e.g. jsmith@example.com.",
+        ),
+    ],
+)
+def test_delivery_refuses_bad_input_with_one_message_and_saves_nothing(
+    qtbot: QtBot,
+    window: MainWindow,
+    store: Store,
+    dialogs: DialogDriver,
+    prompts: Prompts,
+    change: Callable[[SmtpServerDialog], None],
+    message: str,
+) -> None:
+    before = load_settings(store)
+
+    def edit(sheet: SmtpServerDialog) -> None:
+        sheet.delivery.outbound_port.setValue(2600)  # a good edit that must not be saved alone
+        change(sheet)
+        sheet.apply_button.click()
+        assert sheet.isVisible() and sheet.apply_button.isEnabled()
+        assert sheet.delivery.outbound_port.value() == 2600, "what was typed stays"
+        sheet.ok_button.click()
+        assert sheet.isVisible()
+        sheet.reject()
+
+    dialogs.expect(SmtpServerDialog, edit)
+    server_view(window).properties([])
+    dialogs.check()
+    assert prompts.errors == [message, message]
+    assert load_settings(store) == before

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from functools import partial
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -20,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.settings import MIB, Settings, load_settings, save_settings
+from app.settings import DAY, HOUR, MIB, MINUTE, Settings, load_settings, save_settings
 from app.store import Store
 from ui.dialogs.property_sheet import PropertyPage, PropertySheet
 from ui.widgets import buddy_label
@@ -39,6 +42,56 @@ def _spin(parent: QWidget, low: int, high: int, suffix: str = "") -> QSpinBox:
     box.setSuffix(suffix)
     box.setGroupSeparatorShown(True)
     return box
+
+
+def _name_unit(box: QSpinBox, unit: str, value: int) -> None:
+    box.setSuffix(f" {unit}" if value != 1 else f" {unit.removesuffix('s')}")
+
+
+class DurationEdit(QWidget):
+    """A duration in spin boxes, largest unit first, as Exchange shows them (days, hours,
+    minutes). A stored value that is not whole minutes (only tests set those) shows a seconds
+    box too, so that nothing is rounded away; ``seconds()`` is the exact total."""
+
+    changed = Signal()
+
+    def __init__(self, units: tuple[tuple[str, int], ...], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._units = (*units, ("seconds", 1))
+        self._boxes: list[QSpinBox] = []
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        for index, (name, size) in enumerate(self._units):
+            larger = self._units[index - 1][1] if index else 0
+            box = _spin(self, 0, larger // size - 1 if larger else 99_999)
+            box.setObjectName(name)
+            box.valueChanged.connect(partial(_name_unit, box, name))
+            box.valueChanged.connect(self._emit_changed)
+            _name_unit(box, name, box.value())
+            row.addWidget(box)
+            self._boxes.append(box)
+        row.addStretch(1)
+        self.setFocusProxy(self._boxes[0])
+        self._boxes[-1].setVisible(False)
+
+    def _emit_changed(self, *_: object) -> None:
+        self.changed.emit()
+
+    def box(self, name: str) -> QSpinBox:
+        """The spin box of one unit ("days", "hours", "minutes", "seconds")."""
+        return self._boxes[[unit for unit, _ in self._units].index(name)]
+
+    def set_seconds(self, seconds: int) -> None:
+        rest = max(0, seconds)
+        for box, (_, size) in zip(self._boxes, self._units, strict=True):
+            count, rest = divmod(rest, size)
+            box.setValue(min(count, box.maximum()))
+        self._boxes[-1].setVisible(seconds % self._units[-2][1] != 0)
+
+    def seconds(self) -> int:
+        return sum(
+            box.value() * size for box, (_, size) in zip(self._boxes, self._units, strict=True)
+        )
 
 
 def _split(text: str) -> list[str]:
@@ -64,8 +117,6 @@ class SmtpGeneralPage(_SettingsPage):
         self.listen = QLineEdit(self)
         self.listen.setObjectName("listen")
         self.listen.setToolTip("HOST:PORT, several separated by commas; e.g. 127.0.0.1:2525")
-        self.fqdn = QLineEdit(self)
-        self.fqdn.setObjectName("fqdn")
         self.banner = QLineEdit(self)
         self.max_connections = _spin(self, 1, 100_000)
         self.max_connections.setObjectName("maxConnections")
@@ -75,7 +126,6 @@ class SmtpGeneralPage(_SettingsPage):
         self.autostart.setObjectName("autostart")
         self._watch(
             self.listen,
-            self.fqdn,
             self.banner,
             self.max_connections,
             self.idle_timeout,
@@ -83,7 +133,6 @@ class SmtpGeneralPage(_SettingsPage):
         )
         form = QFormLayout()
         form.addRow("&Listen on:", self.listen)
-        form.addRow("&Fully qualified domain name:", self.fqdn)
         form.addRow("&Banner text:", self.banner)
         form.addRow("Limit &connections to:", self.max_connections)
         form.addRow("Connection &time-out:", self.idle_timeout)
@@ -98,8 +147,6 @@ class SmtpGeneralPage(_SettingsPage):
 
     def load(self, obj: Settings) -> None:
         self.listen.setText(", ".join(obj.listen))
-        self.fqdn.setText(obj.fqdn)
-        self.fqdn.setPlaceholderText(obj.host_name)
         self.banner.setText(obj.banner)
         self.max_connections.setValue(obj.max_connections)
         self.idle_timeout.setValue(obj.idle_timeout)
@@ -109,7 +156,6 @@ class SmtpGeneralPage(_SettingsPage):
         return dataclasses.replace(
             obj,
             listen=_split(self.listen.text()),
-            fqdn=self.fqdn.text().strip(),
             banner=self.banner.text(),
             max_connections=self.max_connections.value(),
             idle_timeout=self.idle_timeout.value(),
@@ -213,6 +259,9 @@ class SmtpMessagesPage(_SettingsPage):
         self.max_bad_commands = _spin(self, 1, 1000)
         self.postmaster = QLineEdit(self)
         self.postmaster.setObjectName("postmaster")
+        self.ndr_copy_to = QLineEdit(self)
+        self.ndr_copy_to.setObjectName("ndrCopyTo")
+        self.ndr_copy_to.setPlaceholderText("nobody (e.g. postmaster@example.com)")
         self._watch(
             self.max_size,
             self.max_recipients,
@@ -221,6 +270,7 @@ class SmtpMessagesPage(_SettingsPage):
             self.max_bad_recipients,
             self.max_bad_commands,
             self.postmaster,
+            self.ndr_copy_to,
         )
         form = QFormLayout(self)
         form.addRow("Limit message &size to:", self.max_size)
@@ -230,6 +280,7 @@ class SmtpMessagesPage(_SettingsPage):
         form.addRow("Refused recipients before hang-&up:", self.max_bad_recipients)
         form.addRow("&Bad commands before hang-up:", self.max_bad_commands)
         form.addRow("&Postmaster mail goes to (alias):", self.postmaster)
+        form.addRow("Send copy of &Non-Delivery Report to:", self.ndr_copy_to)
 
     def load(self, obj: Settings) -> None:
         self.max_size.setValue(max(1, round(obj.max_message_size / MIB)))
@@ -239,6 +290,7 @@ class SmtpMessagesPage(_SettingsPage):
         self.max_bad_recipients.setValue(obj.max_bad_recipients)
         self.max_bad_commands.setValue(obj.max_bad_commands)
         self.postmaster.setText(obj.postmaster)
+        self.ndr_copy_to.setText(obj.ndr_copy_to)
 
     def apply(self, obj: Settings) -> Settings:
         size = self.max_size.value() * MIB
@@ -253,46 +305,144 @@ class SmtpMessagesPage(_SettingsPage):
             max_bad_recipients=self.max_bad_recipients.value(),
             max_bad_commands=self.max_bad_commands.value(),
             postmaster=self.postmaster.text().strip(),
+            ndr_copy_to=self.ndr_copy_to.text().strip(),
         )
 
 
 class SmtpDeliveryPage(_SettingsPage):
+    """Exchange's Delivery tab: outbound retries and expiry, outbound connections, and the
+    Advanced settings (FQDN, smart host) on the page itself rather than behind buttons."""
+
     title = "Delivery"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        minutes = (("minutes", MINUTE),)
+        days_hours_minutes = (("days", DAY), ("hours", HOUR), ("minutes", MINUTE))
+        self.retries = [DurationEdit(minutes, self) for _ in range(4)]
+        for edit, name in zip(
+            self.retries, ("first", "second", "third", "subsequent"), strict=True
+        ):
+            edit.setObjectName(f"{name}Retry")
+        self.delay_notification = DurationEdit(days_hours_minutes, self)
+        self.delay_notification.setObjectName("delayNotification")
+        self.expiration_timeout = DurationEdit(days_hours_minutes, self)
+        self.expiration_timeout.setObjectName("expirationTimeout")
+        outbound = QGroupBox("Outbound", self)
+        outbound_grid = QGridLayout(outbound)
+        labels = ("&First retry interval:", "&Second retry interval:", "&Third retry interval:")
+        for row, (label, edit) in enumerate(
+            zip((*labels, "Su&bsequent retry interval:"), self.retries, strict=True)
+        ):
+            outbound_grid.addWidget(buddy_label(label, edit, outbound), row, 0)
+            outbound_grid.addWidget(edit, row, 1)
+        outbound_grid.addWidget(
+            buddy_label("&Delay notification:", self.delay_notification, outbound), 0, 3
+        )
+        outbound_grid.addWidget(self.delay_notification, 1, 3)
+        outbound_grid.addWidget(
+            buddy_label("E&xpiration timeout:", self.expiration_timeout, outbound), 2, 3
+        )
+        outbound_grid.addWidget(self.expiration_timeout, 3, 3)
+        outbound_grid.setColumnStretch(1, 1)
+        outbound_grid.setColumnMinimumWidth(2, 16)  # a gutter between the two columns
+
+        self.outbound_connections = _spin(self, 1, 100_000)
+        self.outbound_connections.setObjectName("outboundConnections")
+        self.per_domain = _spin(self, 1, 100_000)
+        self.per_domain.setObjectName("outboundConnectionsPerDomain")
+        self.outbound_timeout = DurationEdit(minutes, self)
+        self.outbound_timeout.setObjectName("outboundTimeout")
+        self.outbound_port = _spin(self, 1, 65_535)
+        self.outbound_port.setObjectName("outboundPort")
+        self.outbound_port.setGroupSeparatorShown(False)
+        connections = QGroupBox("Outbound connections", self)
+        connections_form = QFormLayout(connections)
+        for label, widget in (
+            ("&Limit number of connections to:", self.outbound_connections),
+            ("Limit number of connections &per domain to:", self.per_domain),
+            ("Ti&me-out:", self.outbound_timeout),
+            ("TCP p&ort:", self.outbound_port),
+        ):
+            connections_form.addRow(buddy_label(label, widget, connections), _left(widget))
+
+        self.fqdn = QLineEdit(self)
+        self.fqdn.setObjectName("fqdn")
         self.smart_host = QLineEdit(self)
         self.smart_host.setObjectName("smartHost")
         self.smart_host.setPlaceholderText("empty: look up the recipients' MX records")
         self.public_name = QLineEdit(self)
         self.public_name.setObjectName("publicName")
-        self._watch(self.smart_host, self.public_name)
-        form = QFormLayout()
-        form.addRow("&Smart host:", self.smart_host)
-        form.addRow("&Public host name (MX target):", self.public_name)
-        note = QLabel(
-            "Mail for contacts and mail relayed for authenticated clients waits in the queue "
-            "until outbound delivery is built; the smart host and public name are kept for it "
-            "and for the DNS checks.",
-            self,
+        advanced = QGroupBox("Advanced", self)
+        advanced_form = QFormLayout(advanced)
+        advanced_form.addRow(
+            buddy_label("Fully-&qualified domain name:", self.fqdn, advanced), self.fqdn
         )
-        note.setWordWrap(True)
+        advanced_form.addRow(
+            buddy_label("Smart &host:", self.smart_host, advanced), self.smart_host
+        )
+        advanced_form.addRow(
+            buddy_label("P&ublic host name (MX target):", self.public_name, advanced),
+            self.public_name,
+        )
+
+        self._watch(
+            self.outbound_connections,
+            self.per_domain,
+            self.outbound_port,
+            self.fqdn,
+            self.smart_host,
+            self.public_name,
+        )
+        for edit in (
+            *self.retries,
+            self.delay_notification,
+            self.expiration_timeout,
+            self.outbound_timeout,
+        ):
+            edit.changed.connect(self._emit_changed)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addSpacing(8)
-        layout.addWidget(note)
+        layout.addWidget(outbound)
+        layout.addWidget(connections)
+        layout.addWidget(advanced)
         layout.addStretch(1)
 
     def load(self, obj: Settings) -> None:
+        for edit, seconds in zip(self.retries, obj.retry_intervals, strict=True):
+            edit.set_seconds(seconds)
+        self.delay_notification.set_seconds(obj.delay_notification)
+        self.expiration_timeout.set_seconds(obj.expiration_timeout)
+        self.outbound_connections.setValue(obj.outbound_connections)
+        self.per_domain.setValue(obj.outbound_connections_per_domain)
+        self.outbound_timeout.set_seconds(obj.outbound_timeout)
+        self.outbound_port.setValue(obj.outbound_port)
+        self.fqdn.setText(obj.fqdn)
+        self.fqdn.setPlaceholderText(obj.host_name)
         self.smart_host.setText(obj.smart_host)
         self.public_name.setText(obj.public_name)
 
     def apply(self, obj: Settings) -> Settings:
         return dataclasses.replace(
             obj,
+            retry_intervals=[edit.seconds() for edit in self.retries],
+            delay_notification=self.delay_notification.seconds(),
+            expiration_timeout=self.expiration_timeout.seconds(),
+            outbound_connections=self.outbound_connections.value(),
+            outbound_connections_per_domain=self.per_domain.value(),
+            outbound_timeout=self.outbound_timeout.seconds(),
+            outbound_port=self.outbound_port.value(),
+            fqdn=self.fqdn.text().strip(),
             smart_host=self.smart_host.text().strip(),
             public_name=self.public_name.text().strip(),
         )
+
+
+def _left(field: QWidget) -> QHBoxLayout:
+    """The field at its natural width, as MMC's numeric fields are."""
+    row = QHBoxLayout()
+    row.addWidget(field)
+    row.addStretch(1)
+    return row
 
 
 def _row(field: QWidget, button: QWidget) -> QHBoxLayout:
@@ -316,7 +466,7 @@ class SmtpServerDialog(PropertySheet[Settings]):
         for page in (self.general, self.access, self.messages_page, self.delivery):
             self.add_page(page)
         self.load_pages()
-        self.resize(600, 440)
+        self.resize(640, 560)
 
     def commit(self, obj: Settings) -> Settings:
         old = self.obj.as_dict()
