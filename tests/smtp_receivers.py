@@ -28,6 +28,26 @@ _DSN_MAIL = ("RET", "ENVID")
 _DSN_RCPT = ("NOTIFY", "ORCPT")
 
 
+def shared_port() -> int:
+    """A port free on every 127.0.0.x address receivers use: DNS-routed mail goes to one port
+    (the ``outbound_port`` setting) on each MX host's address."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if all(_free(f"127.0.0.{n}", port) for n in range(10, 250)):
+            return port
+
+
+def _free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def free_address() -> tuple[str, int]:
     """A loopback address and a port nobody listens on there."""
     host = next(_ADDRESSES)
@@ -58,7 +78,9 @@ class Receiver:
     a RCPT TO arrives; ``hang_at_data`` never answers the message's final dot; ``tls_dir`` offers
     STARTTLS with a self-signed certificate made there (``tls_broken``: a handshake that fails);
     ``password`` requires AUTH (after TLS) as ``user``; ``dsn`` advertises RFC 3461 DSN and
-    records its parameters in ``dsn_params``.
+    records its parameters in ``dsn_params``; ``temporary_failures`` answers that many RCPTs
+    with 451 before accepting; ``data_delay`` waits that many seconds before answering each
+    message's final dot. ``port`` (0: any free one) is where it listens.
     """
 
     rcpt_replies: dict[str, str] = field(default_factory=dict)
@@ -72,6 +94,8 @@ class Receiver:
     user: str = "relay"
     password: str | None = None
     dsn: bool = False
+    temporary_failures: int = 0
+    data_delay: float = 0.0
 
     host: str = ""
     port: int = 0
@@ -114,7 +138,7 @@ class Receiver:
                     receiver.connections += 1
                 return _ReceiverSmtp(receiver, self.handler, **self.SMTP_kwargs)
 
-        self._controller = _Controller(_Handler(self), hostname=self.host, port=0, **kwargs)
+        self._controller = _Controller(_Handler(self), hostname=self.host, port=self.port, **kwargs)
         self._controller.start()
         with self._lock:
             self.connections = 0  # start() made one connection to see the server answer
@@ -212,12 +236,18 @@ class _Handler:
         reply = self.receiver.rcpt_replies.get(address)
         if reply is not None:
             return reply
+        with self.receiver._lock:
+            if self.receiver.temporary_failures > 0:
+                self.receiver.temporary_failures -= 1
+                return "451 4.3.0 Try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, _server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.receiver.hang_at_data:
             await asyncio.Event().wait()  # cancelled when the receiver stops
+        if self.receiver.data_delay:
+            await asyncio.sleep(self.receiver.data_delay)
         if self.receiver.data_reply is not None:
             return self.receiver.data_reply
         content = envelope.original_content or b""
