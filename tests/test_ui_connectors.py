@@ -11,7 +11,9 @@ from pytestqt.qtbot import QtBot
 
 from app import connectors
 from app.model import AddressSpace, SmartHost, SmtpConnector
+from app.settings import save_settings
 from app.store import Store
+from tests.dns_responder import serving
 from tests.ui_support import (
     DialogDriver,
     click_menu_item,
@@ -24,7 +26,9 @@ from tests.ui_support import (
 )
 from ui.dialogs.connector import PASSWORD_KEPT, AddressSpaceDialog, ConnectorDialog
 from ui.main_window import MainWindow
+from ui.models.domains import DELIVERED_HERE, NOT_CHECKED, NOT_HOSTED
 from ui.views.connectors import ConnectorsView
+from ui.views.domains import DomainsView
 
 if TYPE_CHECKING:
     from tests.conftest import Prompts  # the fixture's type, not the fixture
@@ -264,8 +268,7 @@ def test_bad_smart_host_is_refused_and_the_connector_is_unchanged(
     assert prompts.errors == [
         "The smart host '192.0.2.99' is an IP address: write it in brackets, [192.0.2.99], as "
         "Exchange does.",
-        "The port 70000 of the smart host 'relay.partner.example' is out of range: "
-        "use 1 to 65535.",
+        "The port 70000 of the smart host 'relay.partner.example' is out of range: use 1 to 65535.",
     ]
     assert connectors.get_connector(store, "Partner link") == before
 
@@ -469,3 +472,110 @@ def test_delete_of_a_connector_another_program_removed_says_so(
         "postroom connector list"
     ]
     assert window.proxy.rowCount() == 0
+
+
+# -- Recipients > Domains ----------------------------------------------------------------------
+
+ZONE = """
+$TTL 300
+dns.example.                MX    10 mx.dns.example.
+mx.dns.example.             A     192.0.2.30
+"""
+
+
+def with_every_kind_of_route(store: Store) -> None:
+    """Partner link (relay, smart hosts), Internet (* by DNS), a DNS connector for dns.example,
+    and one whose smart host is this server's own listen address."""
+    partner(store)
+    for connector in (
+        SmtpConnector("Internet", address_spaces=(AddressSpace("*", 50),)),
+        SmtpConnector("By DNS", address_spaces=(AddressSpace("dns.example", 5),), relay=True),
+        SmtpConnector(
+            "Back here",
+            address_spaces=(AddressSpace("loop.example"),),
+            use_dns=False,
+            smart_hosts=(SmartHost("[127.0.0.1]", 2525),),
+        ),
+    ):
+        connectors.create_connector(store, connector)
+
+
+def domains_view(window: MainWindow) -> DomainsView:
+    window.select_node("recipients/domains")
+    view = window.current
+    assert isinstance(view, DomainsView)
+    return view
+
+
+def test_domains_view_lists_relay_domains_and_address_spaces_with_their_route(
+    qtbot: QtBot, window: MainWindow, store: Store, qtmodeltester
+) -> None:  # type: ignore[no-untyped-def]
+    with_every_kind_of_route(store)
+    view = domains_view(window)
+    qtmodeltester.check(view.list_model)
+    hosts = "smart hosts relay.partner.example:587, [192.0.2.25]"
+    assert shown_rows(window) == [
+        ["*", "Connector address space", "", "",
+         "Through the connector 'Internet' (cost 50) by DNS: each domain by its MX records."],
+        ["*.partner.example", "Relay domain", "", "",
+         f"Onward through the connector 'Partner link' to {hosts}."],
+        ["dns.example", "Relay domain", "", "",
+         "Through the connector 'By DNS' (cost 5) by DNS. DNS has not been checked yet."],
+        ["example.com", "Authoritative", "Default Policy", NOT_CHECKED, DELIVERED_HERE],
+        ["loop.example", "Connector address space", "", "",
+         "The smart host [127.0.0.1]:2525 of the connector 'Back here' is this server, so the "
+         "mail would loop."],
+        ["partner.example", "Relay domain", "", "",
+         f"Onward through the connector 'Partner link' to {hosts}."],
+    ]  # fmt: skip
+    rows = {row.domain: row for row in view.list_model.rows()}
+    assert [domain for domain, row in rows.items() if row.flagged] == ["loop.example"]
+    loop_tip = view.list_model.index(view.list_model.row_of("loop.example") or 0, 0).data(
+        Qt.ItemDataRole.ToolTipRole
+    )
+    assert "postroom connector edit 'Back here' --smart-host" in loop_tip
+    dns_tip = view.list_model.index(view.list_model.row_of("*") or 0, 3).data(
+        Qt.ItemDataRole.ToolTipRole
+    )
+    assert dns_tip == NOT_HOSTED
+
+    # A connector's address space has no DNS details; its Properties are the connector's.
+    select_row(qtbot, window, "*.partner.example")
+    assert not view.dns_details.isEnabled()
+    assert view.dns_details.toolTip().startswith("DNS details are for the domains on policies")
+
+
+def test_domains_view_routes_a_dns_connectors_domain_by_a_real_dns_server(
+    qtbot: QtBot, window: MainWindow, store: Store
+) -> None:
+    with_every_kind_of_route(store)
+    with serving(ZONE) as responder:
+        host, port = responder.address
+        save_settings(store, nameservers=[f"{host}:{port}"], dns_timeout=2)
+        view = domains_view(window)
+        with qtbot.waitSignal(view.checked, timeout=30_000):
+            assert view.start_check(["dns.example", "*"])
+    route = {row[0]: row[4] for row in shown_rows(window)}
+    assert route["dns.example"] == "Onward by DNS to mx.dns.example."
+    assert route["*"].startswith("Through the connector 'Internet'"), "a pattern has no MX"
+    # Only the patterns: DNS has nothing to say, and no check starts.
+    assert not view.start_check(["*", "*.partner.example"])
+    assert not view.is_busy()
+
+
+def test_double_click_on_an_address_space_opens_its_connector(
+    qtbot: QtBot, window: MainWindow, store: Store, dialogs: DialogDriver
+) -> None:
+    with_every_kind_of_route(store)
+    domains_view(window)
+    seen: list[str] = []
+
+    def look(sheet: ConnectorDialog) -> None:
+        seen.append(sheet.windowTitle())
+        sheet.reject()
+
+    dialogs.expect(ConnectorDialog, look)
+    double_click_row(qtbot, window, "partner.example")
+    qtbot.waitUntil(lambda: seen != [], timeout=5000)
+    dialogs.check()
+    assert seen == ["Partner link Properties"]

@@ -32,7 +32,13 @@ from tests.ui_support import (
 from ui.dialogs.domain_dns import DomainDnsDialog
 from ui.dialogs.policy import PolicyDialog
 from ui.main_window import MainWindow
-from ui.models.domains import CHECKING, NOT_CHECKED, DomainListModel
+from ui.models.domains import (
+    CHECKING,
+    DELIVERED_HERE,
+    NOT_CHECKED,
+    NOT_CHECKED_ROUTE,
+    DomainListModel,
+)
 from ui.views.domains import DomainsView
 
 if TYPE_CHECKING:
@@ -129,11 +135,12 @@ def test_every_domain_of_every_policy_with_its_type(
 ) -> None:  # type: ignore[no-untyped-def]
     view = domains_view(window)
     qtmodeltester.check(view.list_model)
+    unchecked = NOT_CHECKED_ROUTE.summary
     assert shown_rows(window) == [
-        ["example.com", "Authoritative", "Partners, Default Policy", NOT_CHECKED],
-        ["loop.example", "Shared namespace", "Partners", NOT_CHECKED],
-        ["old.example", "Not accepted", "Default Policy", NOT_CHECKED],
-        ["partner.example", "Shared namespace", "Partners", NOT_CHECKED],
+        ["example.com", "Authoritative", "Partners, Default Policy", NOT_CHECKED, DELIVERED_HERE],
+        ["loop.example", "Shared namespace", "Partners", NOT_CHECKED, unchecked],
+        ["old.example", "Not accepted", "Default Policy", NOT_CHECKED, ""],
+        ["partner.example", "Shared namespace", "Partners", NOT_CHECKED, unchecked],
     ]
     assert window.result.title.text() == "Domains     4 domains"
     assert window.node_of(DOMAINS).parent is window.node_of("recipients")

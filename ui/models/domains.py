@@ -11,23 +11,31 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
+from app.connectors import display_pattern
 from app.directory import addressing
 from app.dns.findings import CheckResult, Status
 from app.dns.health import CheckedResults
 from app.dns.routes import Route, RouteState
-from app.model import RecipientPolicy
+from app.model import RecipientPolicy, SmtpConnector
 from ui import icons
 from ui.models.table import RowTableModel
 
 Index = QModelIndex | QPersistentModelIndex
 
-DomainKind = Literal["authoritative", "shared", "unused"]
+DomainKind = Literal["authoritative", "shared", "unused", "relay", "space"]
 
 KIND_TEXT: dict[str, str] = {
     "authoritative": "Authoritative",
     "shared": "Shared namespace",
     "unused": "Not accepted",
+    "relay": "Relay domain",
+    "space": "Connector address space",
 }
+#: The kinds a policy names (hosted here, so their DNS health is checked); the others come from
+#: the SMTP connectors' address spaces, which only have a route onward.
+POLICY_KINDS = ("authoritative", "shared", "unused")
+DELIVERED_HERE = "Delivered here"
+NOT_HOSTED = "Not hosted here: DNS health is checked for the domains on policies only."
 STATUS_TEXT = {
     Status.OK: "OK",
     Status.WARNING: "Warning",
@@ -98,10 +106,17 @@ class DomainRow:
     route: Route | None = None
     #: Names of policies that have it only on rules that are not selected.
     unselected_in: tuple[str, ...] = field(default=())
+    #: Relay domains and connector address spaces: the connectors that name the pattern.
+    connectors: tuple[str, ...] = field(default=())
+
+    @property
+    def hosted(self) -> bool:
+        """Whether a policy names it (else it is only a connector's address space)."""
+        return self.kind in POLICY_KINDS
 
     @property
     def shown(self) -> str:
-        return addressing.display_domain(self.domain)
+        return display_pattern(self.domain)
 
     @property
     def status(self) -> Status | None:
@@ -112,6 +127,8 @@ class DomainRow:
         """Whether the list shows a warning on the domain itself (not its DNS)."""
         if self.kind == "unused":
             return True
+        if not self.hosted:
+            return self.route is not None and self.route.state is RouteState.NONE
         return self.kind == "shared" and (self.route is None or not self.route.ok)
 
     def flag_text(self) -> str:
@@ -125,7 +142,19 @@ class DomainRow:
         if self.kind == "shared":
             route = self.route or NOT_CHECKED_ROUTE
             return route.text
+        if not self.hosted and self.route is not None:
+            return self.route.text
         return ""
+
+    def route_text(self) -> str:
+        """The Route column: where its mail goes (unknown addresses, for a shared domain)."""
+        if self.kind == "authoritative":
+            return DELIVERED_HERE
+        if self.kind == "unused":
+            return ""
+        if self.kind == "shared":
+            return (self.route or NOT_CHECKED_ROUTE).summary
+        return self.route.summary if self.route is not None else ""
 
 
 def domain_rows(policies: Sequence[RecipientPolicy]) -> list[DomainRow]:
@@ -161,6 +190,26 @@ def domain_rows(policies: Sequence[RecipientPolicy]) -> list[DomainRow]:
     return rows
 
 
+def connector_rows(connectors: Sequence[SmtpConnector], hosted: Iterable[str]) -> list[DomainRow]:
+    """A row per address-space pattern of the connectors that no policy names (``hosted``):
+    a relay domain when a connector that names it allows relaying, else an address space."""
+    skip = set(hosted)
+    named: dict[str, list[SmtpConnector]] = {}
+    for connector in connectors:
+        for space in connector.address_spaces:
+            if space.pattern not in skip:
+                named.setdefault(space.pattern, []).append(connector)
+    return [
+        DomainRow(
+            pattern,
+            "relay" if any(c.relay for c in carriers) else "space",
+            (),
+            connectors=tuple(c.name for c in carriers),
+        )
+        for pattern, carriers in sorted(named.items())
+    ]
+
+
 def _add(index: dict[str, list[str]], domain: str, name: str) -> None:
     names = index.setdefault(domain, [])
     if name not in names:
@@ -169,6 +218,8 @@ def _add(index: dict[str, list[str]], domain: str, name: str) -> None:
 
 def dns_text(row: DomainRow) -> str:
     """The DNS column: the worst finding, or that nothing was checked yet."""
+    if not row.hosted:
+        return ""
     if row.checking:
         return CHECKING
     if row.dns is None:
@@ -184,6 +235,8 @@ def dns_text(row: DomainRow) -> str:
 
 
 def dns_tooltip(row: DomainRow) -> str:
+    if not row.hosted:
+        return NOT_HOSTED
     if row.dns is None:
         return "DNS has not been checked yet. Use Check DNS." if not row.checking else CHECKING
     lines = [
@@ -196,10 +249,10 @@ def dns_tooltip(row: DomainRow) -> str:
 
 
 class DomainListModel(RowTableModel[DomainRow]):
-    """Domains: Domain | Type | Policies | DNS. GUI thread only."""
+    """Domains: Domain | Type | Policies | DNS | Route. GUI thread only."""
 
-    COL_DOMAIN, COL_TYPE, COL_POLICIES, COL_DNS = range(4)
-    HEADERS = ("Domain", "Type", "Policies", "DNS")
+    COL_DOMAIN, COL_TYPE, COL_POLICIES, COL_DNS, COL_ROUTE = range(5)
+    HEADERS = ("Domain", "Type", "Policies", "DNS", "Route")
 
     def key(self, row: DomainRow) -> Hashable:
         return row.domain
@@ -211,22 +264,28 @@ class DomainListModel(RowTableModel[DomainRow]):
             return KIND_TEXT[row.kind]
         if column == self.COL_POLICIES:
             return ", ".join(row.policies)
+        if column == self.COL_ROUTE:
+            return row.route_text()
         return dns_text(row)
 
     def sort_value(self, row: DomainRow, column: int) -> Any:
         if column == self.COL_TYPE:
-            return ("authoritative", "shared", "unused").index(row.kind)
+            return list(KIND_TEXT).index(row.kind)
         if column == self.COL_DNS:
             order = {Status.ERROR: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.OK: 3}
             return order.get(row.status, 4) if row.status is not None else 4
         return super().sort_value(row, column)
 
     def decoration(self, row: DomainRow, column: int) -> Any:
-        return icons.icon("warning" if row.flagged else "domains")
+        if row.flagged:
+            return icons.icon("warning")
+        return icons.icon("domains" if row.hosted else "connectors")
 
     def tooltip(self, row: DomainRow, column: int) -> str | None:
         if column == self.COL_DNS:
             return dns_tooltip(row)
+        if column == self.COL_ROUTE and row.route is not None:
+            return row.route.text
         if column in (self.COL_DOMAIN, self.COL_TYPE) and row.flag_text():
             return row.flag_text()
         return None
@@ -239,7 +298,7 @@ class DomainListModel(RowTableModel[DomainRow]):
             and index.row() < self.rowCount()
         ):
             row = self.row_object(index.row())
-            return None if row.checking else status_icon(row.status)
+            return None if row.checking or not row.hosted else status_icon(row.status)
         return super().data(index, role)
 
 

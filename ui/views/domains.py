@@ -8,6 +8,7 @@ cached results at once and never waits for DNS.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -16,19 +17,37 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 
 from app import policies
-from app.connectors.catalog import list_connectors
+from app.connectors.catalog import get_connector, list_connectors
 from app.dns.health import DnsHealthCache
 from app.dns.lookup import DnsConfig
-from app.dns.routes import Route, dns_config_from_settings, find_route, settled_route
+from app.dns.routes import (
+    ConnectorHop,
+    HopKind,
+    NextHop,
+    Route,
+    RouteState,
+    ThisServer,
+    dns_config_from_settings,
+    find_route,
+    route_by_connectors,
+    settled_route,
+)
 from app.errors import PostroomError
-from app.model import RecipientPolicy, SmtpConnector
+from app.model import ANY_DOMAIN, RecipientPolicy, SmtpConnector
 from app.settings import Settings, load_settings
 from ui import messages
 from ui.actions import MenuEntry, make_action, set_enabled
+from ui.dialogs.connector import ConnectorDialog
 from ui.dialogs.domain_dns import DomainDnsDialog
 from ui.dialogs.policy import PolicyDialog
 from ui.formatting import plural
-from ui.models.domains import NOT_CHECKED_ROUTE, DomainListModel, DomainRow, domain_rows
+from ui.models.domains import (
+    NOT_CHECKED_ROUTE,
+    DomainListModel,
+    DomainRow,
+    connector_rows,
+    domain_rows,
+)
 from ui.views.base import ResultView
 
 if TYPE_CHECKING:
@@ -37,7 +56,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DOMAINS_TEXT = "Every domain on a policy, its type and its DNS health"
+DOMAINS_TEXT = (
+    "Every domain on a policy, its type and its DNS health; relay domains and connector address "
+    "spaces with their route"
+)
 CHECK_RUNNING = "A DNS check is running; its results appear when it is done."
 
 
@@ -50,8 +72,10 @@ def check_domains(
     connectors: list[SmtpConnector],
 ) -> dict[str, Route]:
     """Worker thread: check ``domains`` (and this server) into ``cache``, and find the route
-    onward of each ``shared`` domain by DNS. Blocks on DNS for up to a few lifetimes."""
-    cache.check(domains, config)
+    onward of each ``shared`` domain (and connector address space) by DNS. Blocks on DNS for up
+    to a few lifetimes."""
+    if domains:
+        cache.check(domains, config)
     return {
         domain: find_route(domain, settings, connectors=connectors, config=config)
         for domain in shared
@@ -112,7 +136,14 @@ class DomainsView(ResultView):
 
     def _show_rows(self) -> None:
         rows = []
-        for row in domain_rows(self._policies):
+        hosted = domain_rows(self._policies)
+        for row in connector_rows(self._connectors, (row.domain for row in hosted)):
+            rows.append(
+                dataclasses.replace(
+                    row, checking=row.domain in self.checking, route=self._space_route(row)
+                )
+            )
+        for row in hosted:
             route: Route | None = None
             if row.kind == "shared":
                 route = self._settled_route(row.domain) or self.routes.get(
@@ -132,6 +163,38 @@ class DomainsView(ResultView):
         self.list_model.set_rows(rows)
         self.status_changed.emit()
         self.actions_changed.emit()
+
+    def _space_route(self, row: DomainRow) -> Route | None:
+        """A relay domain's or address space's route: the connectors that name it, and where
+        they send it (DNS answers it after Check DNS for a domain; a pattern has no MX)."""
+        if self._settings is None:
+            return None
+        if not row.domain.startswith(ANY_DOMAIN):
+            settled = self._settled_route(row.domain)
+            if settled is not None:
+                return settled
+            if row.domain in self.routes:
+                return self.routes[row.domain]
+        hops = tuple(
+            sorted(
+                (
+                    ConnectorHop(connector, space)
+                    for connector in self._connectors
+                    for space in connector.address_spaces
+                    if space.pattern == row.domain
+                ),
+                key=lambda hop: (hop.cost, hop.connector.name.casefold()),
+            )
+        )
+        route = route_by_connectors(hops, ThisServer.from_settings(self._settings))
+        if route is not None:
+            return route
+        how = NextHop(row.domain, HopKind.CONNECTOR, connectors=hops).text
+        if row.domain.startswith(ANY_DOMAIN):
+            return Route(RouteState.ROUTED, f"{how[:-1]}: each domain by its MX records.")
+        return Route(
+            RouteState.UNCONFIRMED, f"{how} DNS has not been checked yet.", "Use Check DNS."
+        )
 
     def _settled_route(self, domain: str) -> Route | None:
         """The route the connectors and the smart host give without DNS (None: DNS decides)."""
@@ -173,8 +236,14 @@ class DomainsView(ResultView):
 
     def update_actions(self, rows: list[int]) -> None:
         self._selection = list(rows)
-        set_enabled(self.std.properties, len(rows) == 1)
-        set_enabled(self.dns_details, len(rows) == 1)
+        one = self.list_model.row_object(rows[0]) if len(rows) == 1 else None
+        set_enabled(self.std.properties, one is not None)
+        set_enabled(
+            self.dns_details,
+            one is not None and one.hosted,
+            "DNS details are for the domains on policies; a connector's address space has "
+            "only its route.",
+        )
         if self.checking:
             set_enabled(self.check_dns, False, CHECK_RUNNING)
         else:
@@ -194,13 +263,27 @@ class DomainsView(ResultView):
         return [self.check_dns]
 
     def properties(self, rows: list[int]) -> None:
-        """Double-click, Enter or Properties: the sheet of the policy that owns the domain."""
+        """Double-click, Enter or Properties: the sheet of the policy that owns the domain, or
+        of the (first) connector that names an address space."""
         if len(rows) != 1:
             return
-        policy = self.owner(self.list_model.row_object(rows[0]).domain)
+        row = self.list_model.row_object(rows[0])
+        if not row.hosted:
+            self._connector_properties(row)
+            return
+        policy = self.owner(row.domain)
         if policy is None:
             return
         PolicyDialog.edit(self.parent_widget, self.console.store, policy)
+        self.refresh()
+
+    def _connector_properties(self, row: DomainRow) -> None:
+        try:
+            connector = get_connector(self.console.store, row.connectors[0])
+        except PostroomError as error:
+            messages.error(self.parent_widget, error)
+        else:
+            ConnectorDialog.edit(self.parent_widget, self.console.store, connector)
         self.refresh()
 
     def _show_details(self) -> None:
@@ -233,9 +316,14 @@ class DomainsView(ResultView):
             domain
             for domain in domains
             if (row := self.row(domain)) is not None
-            and row.kind == "shared"
+            and row.kind not in ("authoritative", "unused")
+            and not domain.startswith(ANY_DOMAIN)
             and settled_route(domain, settings, connectors) is None
         ]
+        hosted = [domain for domain in domains if (row := self.row(domain)) and row.hosted]
+        domains = hosted + shared
+        if not domains:  # only patterns (*, *.example.com): nothing DNS could tell
+            return False
         self.checking.update(domains)
         self._show_rows()
         log.info("checking DNS of %s", ", ".join(domains))
@@ -243,7 +331,7 @@ class DomainsView(ResultView):
             "check DNS",
             check_domains,
             self.cache,
-            domains,
+            hosted,
             shared,
             config,
             settings,
