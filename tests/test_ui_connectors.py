@@ -515,14 +515,14 @@ def test_domains_view_lists_relay_domains_and_address_spaces_with_their_route(
     qtmodeltester.check(view.list_model)
     hosts = "smart hosts relay.partner.example:587, [192.0.2.25]"
     assert shown_rows(window) == [
-        ["*", "Connector address space", "", "",
+        ["*", "Address space", "", "",
          "Through the connector 'Internet' (cost 50) by DNS: each domain by its MX records."],
         ["*.partner.example", "Relay domain", "", "",
          f"Onward through the connector 'Partner link' to {hosts}."],
         ["dns.example", "Relay domain", "", "",
          "Through the connector 'By DNS' (cost 5) by DNS. DNS has not been checked yet."],
         ["example.com", "Authoritative", "Default Policy", NOT_CHECKED, DELIVERED_HERE],
-        ["loop.example", "Connector address space", "", "",
+        ["loop.example", "Address space", "", "",
          "The smart host [127.0.0.1]:2525 of the connector 'Back here' is this server, so the "
          "mail would loop."],
         ["partner.example", "Relay domain", "", "",

@@ -29,7 +29,7 @@ KIND_TEXT: dict[str, str] = {
     "shared": "Shared namespace",
     "unused": "Not accepted",
     "relay": "Relay domain",
-    "space": "Connector address space",
+    "space": "Address space",
 }
 #: The kinds a policy names (hosted here, so their DNS health is checked); the others come from
 #: the SMTP connectors' address spaces, which only have a route onward.

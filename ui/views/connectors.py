@@ -44,7 +44,7 @@ class ConnectorsView(ResultView):
     """The Connectors node of the First Routing Group."""
 
     default_sort_column = ConnectorListModel.COL_NAME
-    default_column_widths = (180, 200, 260, 70, 50)
+    default_column_widths = (160, 280, 280, 70, 50)
 
     def __init__(self, console: Console, node: Node) -> None:
         super().__init__(console, node)

@@ -86,7 +86,7 @@ class DomainsView(ResultView):
     """The Domains node. The DNS results and routes live as long as the console window."""
 
     default_sort_column = DomainListModel.COL_DOMAIN
-    default_column_widths = (170, 125, 160, 360)
+    default_column_widths = (150, 150, 120, 150, 400)
 
     checked = Signal()
     """A DNS check ended (successfully or not); the cache and routes are up to date."""
