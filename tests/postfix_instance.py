@@ -380,15 +380,17 @@ class PostfixInstance:
         if os.geteuid() != 0:
             raise HarnessError("a private Postfix must be started as root (its master is root's)")
         self.write_config()
-        started = self.postfix("start")
-        if started.returncode != 0:
-            raise HarnessError(f"postfix start failed: {started.stderr.strip()}\n{self.log()}")
-        self.master_pid = self._read_master_pid()
         try:
+            started = self.postfix("start")
+            if started.returncode != 0:
+                raise HarnessError(f"postfix start failed {started.stderr.strip()}".strip())
+            self.master_pid = self._read_master_pid()
             wait_for_greeting(self.port)
-        except HarnessError:
+        except HarnessError as error:
+            # Nothing is left running or on disk; the log says why (it goes with the folder).
+            log = self.log()
             self.stop()
-            raise
+            raise HarnessError(f"{error}; the instance's log:\n{log}") from error
         return self
 
     def _read_master_pid(self, timeout: float = 10.0) -> int:
@@ -399,7 +401,7 @@ class PostfixInstance:
                 return int(pid_file.read_text().strip())
             except (FileNotFoundError, ValueError):
                 time.sleep(0.05)
-        raise HarnessError(f"Postfix's master wrote no PID in {pid_file}\n{self.log()}")
+        raise HarnessError(f"Postfix's master wrote no PID in {pid_file}")
 
     def processes(self) -> list[int]:
         """The master's PID and its live descendants' (empty once stopped)."""
@@ -437,6 +439,11 @@ class PostfixInstance:
         """``postfix stop``, then wait for the master and its daemons to end; kill whatever of
         the instance is left after ``timeout``, and remove its folder. Only this instance's PIDs
         are signalled."""
+        if self.master_pid is None:
+            # A start that failed half-way may have left a master behind.
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                pid_file = self.queue_directory / "pid" / "master.pid"
+                self.master_pid = int(pid_file.read_text().strip())
         if self.master_pid is None:
             shutil.rmtree(self.root, ignore_errors=True)
             return

@@ -152,6 +152,23 @@ def test_the_instance_is_private_and_stop_leaves_nothing_behind(sink: SmtpSink) 
     postfix.stop()  # a second stop is harmless
 
 
+def test_a_port_in_use_fails_the_start_with_postfix_s_reason_and_leaves_nothing(
+    sink: SmtpSink,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        postfix = PostfixInstance("127.0.0.1", sink.port, port=port)
+
+        with pytest.raises(HarnessError, match="Address already in use"):
+            postfix.start()
+
+        assert processes_with(postfix.config_directory) == []
+        assert not postfix.root.exists()
+        assert postfix.master_pid is None
+
+
 def test_a_parent_folder_postfix_cannot_pass_through_is_refused(tmp_path: Path) -> None:
     closed = tmp_path / "closed"
     closed.mkdir(mode=0o700)
