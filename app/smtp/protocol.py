@@ -1,4 +1,5 @@
-"""aiosmtpd's SMTP protocol, tightened: DATA limits and line endings, error caps, async AUTH."""
+"""aiosmtpd's SMTP protocol, tightened: DATA limits and line endings, error caps, async AUTH, and
+the RFC 3461 DSN parameters of MAIL and RCPT."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from aiosmtpd import smtp as aiosmtpd_smtp
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, syntax
+
+from app.errors import PostroomError
+from app.outbound.envelope import Notify, Ret, parse_notify, xtext_decode
 
 if TYPE_CHECKING:
     from app.smtp.routing import Accept
@@ -33,6 +37,34 @@ _TIMEOUT_CHUNK = 64 * 1024
 # to the parser (a test compares the two).
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_ADDRESS = re.compile(rf"<((?:{_ATEXT}\.)*{_ATEXT}@(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+)>")
+
+# RFC 3461 (DSN) parameters. Postroom reads them itself, before aiosmtpd sees the command:
+# aiosmtpd upper-cases every parameter (ENVID and ORCPT keep their case) and refuses any it
+# does not know. A command without one of these words goes to aiosmtpd untouched.
+_MAIL_DSN = ("RET", "ENVID")
+_RCPT_DSN = ("NOTIFY", "ORCPT")
+_DSN_WORD = re.compile(r"\s(?:RET|ENVID|NOTIFY|ORCPT)(?:[=\s]|$)", re.IGNORECASE)
+# xtext (RFC 3461 §4): printable ASCII but '+' and '=', which are written +XX.
+_XTEXT = re.compile(r"(?:[!-*,-<>-~]|\+[0-9A-Fa-f]{2})*")
+_ADDRESS_TYPE = re.compile(_ATEXT)
+ENVID_MAX = 100  # RFC 3461 §4.4
+ORCPT_MAX = 500  # RFC 3461 §5.2: what ORCPT and NOTIFY may add to RCPT TO
+# Command line lengths after EHLO: RFC 5321's 512 plus what the extensions add (SIZE 26,
+# SMTPUTF8 10, DSN 110 to MAIL and 500 to RCPT: RFC 1870, 6531, 3461 §5.2).
+_ESMTP_LINE_LIMITS = {"MAIL": 512 + 26 + 10 + 110, "RCPT": 512 + ORCPT_MAX}
+
+
+class _EsmtpLineLimits(dict[str, int]):
+    """``SMTP.command_size_limits`` for Postroom: fixed, computed, never stored.
+
+    aiosmtpd keeps one dict for every connection, raises it at each EHLO and clears it at each
+    new connection: one client's limits changed with the others' (a long RCPT with ORCPT was
+    refused once another client had connected, and a client saying EHLO again and again
+    raised them without bound). aiosmtpd applies them only after EHLO.
+    """
+
+    def __missing__(self, command: str) -> int:
+        return _ESMTP_LINE_LIMITS.get(command, SMTP.command_size_limit)
 
 
 class Limits(NamedTuple):
@@ -97,14 +129,112 @@ def _members(cls: type) -> _Members:
     return found
 
 
+@dataclass(frozen=True)
+class RcptRequest:
+    """The RFC 3461 requests one RCPT TO carried: NOTIFY (None when not given) and ORCPT as
+    ``addr-type;address`` with the xtext decoded (``rfc822;user@example.com``), or None."""
+
+    notify: frozenset[Notify] | None = None
+    orcpt: str | None = None
+
+
+NO_REQUEST = RcptRequest()
+
+
 class PostroomEnvelope(Envelope):
-    """aiosmtpd's envelope plus the routing decisions and what DATA found wrong."""
+    """aiosmtpd's envelope plus the routing decisions, the DSN requests and what DATA found
+    wrong. ``decisions`` and ``requests`` have an entry for each accepted RCPT, in
+    ``rcpt_tos`` order; ``rcpt_request`` is the request of the RCPT being answered."""
 
     def __init__(self) -> None:
         super().__init__()
         self.decisions: list[Accept] = []
+        self.requests: list[RcptRequest] = []
+        self.rcpt_request = NO_REQUEST
+        self.ret: str | None = None  # RET: FULL or HDRS
+        self.envid: str | None = None  # ENVID, decoded
         self.too_big = False
         self.line_too_long = False
+
+
+def _take(params: str, names: tuple[str, ...]) -> tuple[str, dict[str, str]]:
+    """``params`` without the parameters ``names``, and those parameters' values (their case
+    kept). Raises PostroomError for one given twice or without a value."""
+    kept: list[str] = []
+    found: dict[str, str] = {}
+    for word in params.split():
+        name, equals, value = word.partition("=")
+        key = name.upper()
+        if key not in names:
+            kept.append(word)
+        elif key in found:
+            raise PostroomError(f"{key} may be given only once")
+        elif not equals or not value:
+            raise PostroomError(f"{key} needs a value ({key}=...)")
+        else:
+            found[key] = value
+    return " ".join(kept), found
+
+
+def _xtext(what: str, value: str) -> str:
+    """The text an xtext value stands for; PostroomError unless it is xtext for printable
+    US-ASCII (RFC 3461 §4: ENVID and ORCPT's address are printable ASCII before encoding)."""
+    if _XTEXT.fullmatch(value) is None:
+        raise PostroomError(
+            f"{what} is not valid xtext: write '+', '=' and characters outside printable "
+            "ASCII as +XX (hexadecimal)"
+        )
+    text = xtext_decode(value)
+    if not (text.isascii() and text.isprintable()):
+        raise PostroomError(f"{what} must stand for printable US-ASCII text")
+    return text
+
+
+def mail_requests(found: dict[str, str]) -> tuple[str | None, str | None]:
+    """RET and ENVID as given to MAIL FROM (``_take``'s values): ('FULL' or 'HDRS' or None,
+    the decoded ENVID or None). Raises PostroomError for a bad value."""
+    ret = None
+    if "RET" in found:
+        try:
+            ret = Ret(found["RET"].upper()).value
+        except ValueError:
+            raise PostroomError(
+                f"RET={found['RET']} is not valid: use RET=FULL or RET=HDRS"
+            ) from None
+    envid = None
+    if "ENVID" in found:
+        value = found["ENVID"]
+        if len(value) > ENVID_MAX:
+            raise PostroomError(
+                f"ENVID is {len(value)} characters long; at most {ENVID_MAX} are allowed"
+            )
+        envid = _xtext("ENVID", value)
+    return ret, envid
+
+
+def rcpt_request(found: dict[str, str]) -> RcptRequest:
+    """NOTIFY and ORCPT as given to RCPT TO (``_take``'s values). Raises PostroomError for a
+    bad value."""
+    notify = parse_notify(found["NOTIFY"]) if "NOTIFY" in found else None
+    orcpt = None
+    if "ORCPT" in found:
+        value = found["ORCPT"]
+        kind, semicolon, encoded = value.partition(";")
+        if not semicolon:
+            raise PostroomError(
+                "ORCPT needs an address type, ';' and the address (ORCPT=rfc822;user@example.com)"
+            )
+        if _ADDRESS_TYPE.fullmatch(kind) is None:
+            raise PostroomError("ORCPT's address type before ';' must be a word such as rfc822")
+        if len(value) > ORCPT_MAX:
+            raise PostroomError(
+                f"ORCPT is {len(value)} characters long; at most {ORCPT_MAX} are allowed"
+            )
+        address = _xtext("ORCPT's address", encoded)
+        if not address:
+            raise PostroomError("ORCPT has no address after ';'")
+        orcpt = f"{kind};{address}"
+    return RcptRequest(notify, orcpt)
 
 
 @dataclass
@@ -166,6 +296,8 @@ class PostroomSMTP(SMTP):
     Made on the event loop's thread, by the listener's protocol factory.
     """
 
+    command_size_limits = _EsmtpLineLimits()
+
     def __init__(
         self,
         handler: SessionHandler,
@@ -216,7 +348,7 @@ class PostroomSMTP(SMTP):
         self.data_size_limit = limits.max_message_size
         self.enable_SMTPUTF8 = True
         self._decode_data = False
-        # Shared by every connection (EHLO raises it for its extensions); aiosmtpd resets it here.
+        # aiosmtpd resets its shared limits here; Postroom's are fixed (nothing is stored in them).
         self.command_size_limits.clear()
         self.hostname = hostname
         self.tls_context = tls_context
@@ -323,8 +455,53 @@ class PostroomSMTP(SMTP):
             if self.connection.bad_commands >= self.limits.max_bad_commands:
                 await self.push("421 4.7.0 Too many errors, closing the connection")
 
+    # -- EHLO ------------------------------------------------------------------------------
+
+    @syntax("EHLO hostname")
+    async def smtp_EHLO(self, hostname: str) -> None:
+        """aiosmtpd 1.4.6's EHLO (Postroom has no EHLO hook) with DSN among the extensions."""
+        if not hostname:
+            await self.push("501 Syntax: EHLO hostname")
+            return
+        self._set_rset_state()  # type: ignore[no-untyped-call]
+        session = self.session
+        assert session is not None
+        session.extended_smtp = True
+        # The longer command lines these extensions allow are in command_size_limits.
+        response = [f"250-{self.hostname}"]
+        if self.data_size_limit:
+            response.append(f"250-SIZE {self.data_size_limit}")
+        response += ["250-8BITMIME", "250-SMTPUTF8", "250-DSN"]
+        if self.tls_context and not self._tls_protocol:
+            response.append("250-STARTTLS")
+        if not self._auth_require_tls or self._tls_protocol:
+            response.append("250-AUTH " + " ".join(sorted(self._auth_methods)))
+        session.host_name = hostname
+        response.append("250 HELP")
+        await self.push("\r\n".join(response))  # one write, not one per line
+
+    def _dsn_parameters(
+        self, arg: str, keyword: str, names: tuple[str, ...]
+    ) -> tuple[str, dict[str, str]] | None:
+        """MAIL's or RCPT's ``arg`` without the DSN parameters ``names``, and their values;
+        None when aiosmtpd is to answer the command as it is (no EHLO, no address parsed).
+        Raises PostroomError for a bad parameter."""
+        session = self.session
+        if session is None or not session.extended_smtp:
+            return None
+        stripped = self._strip_command_keyword(keyword, arg)
+        if stripped is None:
+            return None
+        address, params = self._getaddr(stripped)
+        if not address or params is None or not stripped.endswith(params):
+            return None
+        kept, found = _take(params, names)
+        head = stripped[: len(stripped) - len(params)].rstrip()
+        return f"{keyword}{head} {kept}" if kept else f"{keyword}{head}", found
+
     # -- MAIL ------------------------------------------------------------------------------
 
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_MAIL(self, arg: str | None) -> None:
         # aiosmtpd refuses an over-large SIZE itself, but without the enhanced code; answer
         # first when the command is otherwise in order.
@@ -337,10 +514,47 @@ class PostroomSMTP(SMTP):
             self.handler.size_refused(self, sender[0].strip("<>") if sender else "", reply)
             await self.push(reply)
             return
+        envelope = self.envelope
+        if (
+            arg
+            and isinstance(envelope, PostroomEnvelope)
+            and not envelope.mail_from
+            and _DSN_WORD.search(arg)
+        ):
+            try:
+                split = self._dsn_parameters(arg, "FROM:", _MAIL_DSN)
+                requests = mail_requests(split[1]) if split is not None else (None, None)
+            except PostroomError as error:
+                await self.push(f"501 5.5.4 {error}")
+                return
+            if split is not None:
+                await super().smtp_MAIL(split[0])
+                if envelope.mail_from:  # accepted
+                    envelope.ret, envelope.envid = requests
+                return
         await super().smtp_MAIL(arg)
+
+    # -- RCPT ------------------------------------------------------------------------------
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        envelope = self.envelope
+        if isinstance(envelope, PostroomEnvelope):
+            envelope.rcpt_request = NO_REQUEST
+            if arg and envelope.mail_from and _DSN_WORD.search(arg):
+                try:
+                    split = self._dsn_parameters(arg, "TO:", _RCPT_DSN)
+                    if split is not None:
+                        arg, found = split
+                        envelope.rcpt_request = rcpt_request(found)
+                except PostroomError as error:
+                    await self.push(f"501 5.5.4 {error}")
+                    return
+        await super().smtp_RCPT(arg)
 
     # -- DATA ------------------------------------------------------------------------------
 
+    @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         if await self.check_helo_needed():
             return
