@@ -17,7 +17,8 @@ import logging
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -47,6 +48,12 @@ class Message:
     time: float  # when it was accepted (Unix time)
     mailboxes: tuple[MailboxTarget, ...]
     remote: tuple[RemoteTarget, ...]
+    smtputf8: bool = False  # the client sent MAIL FROM with SMTPUTF8
+    ret: str | None = None  # RFC 3461 RET: FULL or HDRS
+    envid: str | None = None  # RFC 3461 ENVID, decoded
+    # RFC 3461 requests by remote target address: "notify" (NOTIFY's text) and "orcpt"
+    # ("rfc822;user@example.com"), for the targets that have either.
+    dsn: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,10 @@ def files_for(
             "client": message.client_ip,
             "message_id": message.message_id,
             "reason": ", ".join(sorted({target.why for target in message.remote})),
+            "smtputf8": message.smtputf8,
+            "ret": message.ret,
+            "envid": message.envid,
+            "dsn": {address: dict(requests) for address, requests in message.dsn.items()},
         }
         files.append((*queue_folders(paths), queue.encode(envelope, queue_copy(message))))
     return files

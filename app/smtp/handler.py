@@ -15,9 +15,17 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from app.directory.passwords import verify_password
+from app.outbound.envelope import notify_text
 from app.smtp import delivery
 from app.smtp.events import EventKind, EventRecorder, SmtpEvent
-from app.smtp.protocol import Connection, Limits, PostroomEnvelope, PostroomSMTP, hook_table
+from app.smtp.protocol import (
+    Connection,
+    Limits,
+    PostroomEnvelope,
+    PostroomSMTP,
+    RcptRequest,
+    hook_table,
+)
 from app.smtp.routing import Accept, MailboxTarget, RemoteTarget, Router
 from app.store import Store
 from app.store import directory as directory_rows
@@ -202,6 +210,7 @@ class SmtpHandler:
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         envelope.decisions.append(decision)
+        envelope.requests.append(envelope.rcpt_request)
         return "250 2.1.5 Ok"
 
     def _refuse_rcpt(
@@ -291,12 +300,18 @@ class SmtpHandler:
     ) -> delivery.Message:
         mailboxes: dict[str, MailboxTarget] = {}
         remote: dict[str, RemoteTarget] = {}
-        for decision in envelope.decisions:
+        dsn: dict[str, dict[str, str]] = {}
+        accepted = zip(envelope.rcpt_tos, envelope.decisions, envelope.requests, strict=True)
+        for address, decision, request in accepted:
             for target in decision.targets:
                 if isinstance(target, MailboxTarget):
                     mailboxes.setdefault(target.alias.lower(), target)
-                else:
-                    remote.setdefault(target.address.lower(), target)
+                elif target.address.lower() not in remote:
+                    # A target two RCPTs reach keeps the first one's requests.
+                    remote[target.address.lower()] = target
+                    requests = _dsn_requests(request, address, target)
+                    if requests:
+                        dsn[target.address] = requests
         connection = server.connection
         protocol = "ESMTP" if session.extended_smtp else "SMTP"
         if connection.tls:
@@ -315,6 +330,10 @@ class SmtpHandler:
             time=time.time(),
             mailboxes=tuple(mailboxes.values()),
             remote=tuple(remote.values()),
+            smtputf8=bool(envelope.smtp_utf8),
+            ret=envelope.ret,
+            envid=envelope.envid,
+            dsn=dsn,
         )
 
     def _report(
@@ -414,6 +433,21 @@ class SmtpHandler:
                 **fields,
             )
         )
+
+
+def _dsn_requests(request: RcptRequest, address: str, target: RemoteTarget) -> dict[str, str]:
+    """What the queue keeps of a RCPT's DSN requests for one remote target of it: NOTIFY as
+    given, and ORCPT as given, else the RCPT address when the target differs from it (a
+    contact's), so that a notification names the address the sender wrote."""
+    requests: dict[str, str] = {}
+    if request.notify is not None:
+        requests["notify"] = notify_text(request.notify)
+    orcpt = request.orcpt
+    if orcpt is None and target.address != address:
+        orcpt = f"rfc822;{address}"
+    if orcpt is not None:
+        requests["orcpt"] = orcpt
+    return requests
 
 
 def _code(reply: str) -> int:
