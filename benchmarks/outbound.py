@@ -19,11 +19,16 @@ their parent: taken just before the load and again one second after the last mes
 the sink (idle time the relay spends in that second counts). The sink's and the client's CPU
 are counted for neither.
 
+The two relays take turns, run after run (``--runs``), each run starting both afresh, and the
+target (Postroom's messages per second at least Postfix's) is judged on the medians. First, the
+client sends the load straight to the sink once, to show it is not what limits the relays.
+
 Needs Postfix's programs (the Debian package ``postfix``, which ./run tests installs) and root,
 as Postfix's master runs as root.
 
 Usage: ``.venv/bin/python benchmarks/outbound.py [--messages N] [--domains N]
-[--concurrency N] [--size BYTES] [--timeout S] [--work-dir DIR]``
+[--concurrency N] [--size BYTES] [--runs N] [--postfix-concurrency N] [--timeout S]
+[--work-dir DIR]`` (``--work-dir`` must be a folder the postfix user may pass through).
 """
 
 from __future__ import annotations
