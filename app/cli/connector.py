@@ -12,6 +12,7 @@ from app import connectors
 from app.cli.common import Context, add_json_flag, emit, table
 from app.errors import PostroomError
 from app.model import CONNECTOR_TLS, SmtpConnector
+from app.outbound.control import queued_for_connector
 
 log = logging.getLogger(__name__)
 
@@ -227,9 +228,9 @@ def edit_command(args: argparse.Namespace, context: Context) -> int:
 
 
 def delete_command(args: argparse.Namespace, context: Context) -> int:
-    # The outbound queue (issue 12) is being built; until it can say how many messages wait for
-    # a connector, none can: no queue holds mail per connector yet.
+    store = context.store()
+    waiting = queued_for_connector(store, args.name)
     connector = connectors.delete_connector(
-        context.store(), args.name, queued_messages=0, force=args.force
+        store, args.name, queued_messages=waiting, force=args.force
     )
     return emit(args, f"Deleted SMTP connector '{connector.name}'.", {"deleted": connector.name})

@@ -48,6 +48,10 @@ def _print_event(event: SmtpEvent) -> None:
             f"rejected <{event.sender}> -> {', '.join(event.recipients)} [{event.client}]:"
             f" {event.code} {event.reason}"
         )
+    elif event.kind in ("sent", "deferred", "bounced", "expired", "deleted"):
+        to = ", ".join(event.recipients)
+        via = f" via [{event.client}]" if event.client else ""
+        line = f"{event.kind} {event.queue_id} <{event.sender}> -> {to}{via}: {event.reason}"
     else:
         return
     sys.stdout.write(line + "\n")

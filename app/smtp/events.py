@@ -22,6 +22,12 @@ EventKind = Literal[
     "queued",  # one copy waits in <data>/queue/ for delivery elsewhere
     "rejected",  # a command was refused (code and reason: the reply)
     "failed",  # a message could not be stored: 451 sent, the sender will retry
+    # The queue sending it on (client: the host that answered; reason: its reply):
+    "sent",  # a recipient's copy was taken by the next hop (or a local Maildir)
+    "deferred",  # a temporary failure; the reason says when the next retry is
+    "bounced",  # a permanent failure: the sender gets an NDR
+    "expired",  # still undelivered at the expiration timeout: the sender gets an NDR
+    "deleted",  # an administrator deleted it from the queue (with or without an NDR)
 ]
 
 #: A listener: called on the service's event thread ("postroom-smtp-events"), never on the

@@ -15,6 +15,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from app.errors import PostroomError
+from app.outbound.runner import QueueRunner
 from app.settings import format_host_port, load_settings, parse_host_port
 from app.smtp import tls
 from app.smtp.delivery import DiskWriter
@@ -144,6 +145,7 @@ class SmtpService:
         self._executor: ThreadPoolExecutor | None = None
         self._writer: DiskWriter | None = None
         self._paused = threading.Event()
+        self._queue: QueueRunner | None = None
 
     # -- listeners -------------------------------------------------------------------------
 
@@ -184,6 +186,11 @@ class SmtpService:
     def addresses(self) -> list[str]:
         """The addresses listened on, as ``HOST:PORT`` (the real port when 0 was asked)."""
         return [controller.listener for controller in self._controllers]
+
+    @property
+    def queue(self) -> QueueRunner | None:
+        """The running queue, when this service owns it (another process may)."""
+        return self._queue
 
     def sessions(self) -> list[Connection]:
         """The clients connected now (a snapshot; any thread)."""
@@ -229,6 +236,10 @@ class SmtpService:
                     sock.close()
                 self._shutdown(0)
                 raise PostroomError(f"The SMTP service could not start: {error}") from error
+            # The virtual server sends what waits in the queue too (its Queues in Exchange).
+            self._queue = QueueRunner(self._store, listeners=listeners, recorder=self._recorder)
+            if not self._queue.start():
+                self._queue = None
             log.info("SMTP service listening on %s", ", ".join(self.addresses))
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -266,6 +277,9 @@ class SmtpService:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self._queue is not None:
+            self._queue.stop()
+            self._queue = None
         if self._router is not None:
             self._router.stop()
             self._router = None
