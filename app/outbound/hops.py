@@ -7,6 +7,7 @@ the resulting queue and, off the event loop, turns it into addresses to connect 
 from __future__ import annotations
 
 import enum
+import ipaddress
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -165,7 +166,7 @@ def _smart_hosts(
         host_port = host.port or port
         if server.is_this_server(host.address, host_port):
             raise HopError("5.4.6", f"Routing loop: the smart host {host} is this server")
-        if host.host.startswith("["):
+        if _is_ip(host.address):  # [192.0.2.25], or a bare address in the smart host setting
             found.append((host.address, host_port))
             continue
         addresses = _addresses(host.host, config)
@@ -225,3 +226,11 @@ def _addresses(host: str, config: DnsConfig) -> list[str]:
     for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
         found += answer_addresses(lookup.query(name, rdtype))
     return found
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
