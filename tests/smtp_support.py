@@ -17,7 +17,7 @@ from pathlib import Path
 
 from app import policies, settings
 from app.directory import recipients
-from app.smtp import queue as smtp_queue
+from app.queue import spool
 from app.smtp.events import SmtpEvent
 from app.smtp.service import SmtpService
 from app.store import Store
@@ -49,8 +49,8 @@ class Smtp:
         box = mailbox.Maildir(folder, create=False)
         return [box.get_bytes(key) for key in sorted(box.keys())]
 
-    def queued(self) -> list[smtp_queue.QueuedMessage]:
-        return smtp_queue.list_queue(self.store.paths.queue)
+    def queued(self) -> list[spool.QueuedMessage]:
+        return spool.list_queue(self.store.paths.queue)
 
     def index_follows(self, timeout: float = 5) -> None:
         """Wait until the service has reloaded its directory index (recipients and settings)

@@ -20,8 +20,8 @@ from app import connectors, policies
 from app.cli import main
 from app.errors import ConflictError, NotFoundError, PostroomError
 from app.model import AddressSpace, SmartHost, SmtpConnector
+from app.queue import spool
 from app.settings import save_settings
-from app.smtp import queue as smtp_queue
 from app.smtp.service import SmtpService
 from app.store import ConstraintError, Store
 from app.store import connectors as rows
@@ -374,7 +374,7 @@ def test_a_relay_domain_is_accepted_from_anyone_and_others_are_still_refused(
             "sender@outside.test", ["anyone@partner.example"], b"Subject: hi\r\n\r\nrelayed\r\n"
         )
     assert refused == {}
-    [queued] = smtp_queue.list_queue(store.paths.queue)
+    [queued] = spool.list_queue(store.paths.queue)
     assert queued.recipients == ("anyone@partner.example",)
 
 
@@ -394,7 +394,7 @@ def test_a_relay_connector_pointing_back_here_is_a_loop(
         554,
         "5.4.6 <anyone@partner.example>: Routing loop: the route for this domain points back here",
     )
-    assert smtp_queue.list_queue(store.paths.queue) == []
+    assert spool.list_queue(store.paths.queue) == []
 
 
 def test_a_shared_domain_routed_by_a_connector_back_here_is_a_loop(

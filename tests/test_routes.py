@@ -33,8 +33,8 @@ from app.dns.routes import (
 )
 from app.errors import PostroomError
 from app.model import SmartHost, SmtpConnector
+from app.queue import spool
 from app.settings import Settings, format_host_port, load_settings, save_settings
-from app.smtp import queue as smtp_queue
 from app.smtp.service import SmtpService
 from app.store import Store
 from tests.conftest import Prompts
@@ -410,7 +410,7 @@ def test_smtp_dns_check_and_console_agree(
     assert (shown.state, shown.why) == (row.state, row.why)
     assert checked["text"] == shown.text
     if code != 250:
-        assert smtp_queue.list_queue(store.paths.queue) == []
+        assert spool.list_queue(store.paths.queue) == []
     assert prompts.errors == []
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from app import settings
 from app.directory import recipients
-from app.smtp import queue as smtp_queue
+from app.queue import spool
 from app.store import tracking
 from tests.smtp_support import PASSWORD, ROOT, Smtp, message, rcpt, tls_client
 
@@ -75,7 +75,7 @@ def test_authenticated_client_may_relay_over_tls(smtp: Smtp) -> None:
     [entry] = smtp.queued()
     assert entry.recipients == ("friend@foreign.test",) and entry.sender == "jsmith@example.com"
     assert entry.reason == "relay"
-    data = smtp_queue.read(entry.path)[1]
+    data = spool.read(entry.path)[1]
     assert data.startswith(b"Received: from client.test ([127.0.0.1])\r\n")
     assert b"with ESMTPSA" in data and b"Return-Path" not in data
 

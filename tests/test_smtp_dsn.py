@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from app.directory import recipients
-from app.smtp import queue as smtp_queue
+from app.queue import spool
 from tests.smtp_support import Smtp, message, rcpt
 
 SENDER = "sender@outside.test"
@@ -23,8 +23,8 @@ def queued_envelopes(smtp: Smtp) -> list[dict[str, Any]]:
     found = []
     for path in sorted(active.iterdir()) if active.is_dir() else []:
         data = path.read_bytes()
-        assert data.startswith(smtp_queue.MAGIC)
-        found.append(json.loads(data[len(smtp_queue.MAGIC) :].split(b"\n", 1)[0]))
+        assert data.startswith(spool.MAGIC)
+        found.append(json.loads(data[len(spool.MAGIC) :].split(b"\n", 1)[0]))
     return found
 
 
@@ -365,4 +365,4 @@ def test_queue_reader_still_reads_the_extended_file(smtp: Smtp) -> None:
         )
     [entry] = smtp.queued()
     assert entry.recipients == (ONWARD,) and entry.sender == SENDER
-    assert smtp_queue.read(entry.path)[1].endswith(b"Hello there.\r\n")
+    assert spool.read(entry.path)[1].endswith(b"Hello there.\r\n")

@@ -8,8 +8,9 @@ from typing import Any
 from app.cli.common import Context, add_json_flag, emit, table
 from app.directory import recipients
 from app.errors import PostroomError
+from app.queue import spool
 from app.settings import SETTING_FIELDS, Settings, load_settings, parse_setting, save_settings
-from app.smtp import lock, queue
+from app.smtp import lock
 from app.smtp.tls import CERT_NAME
 
 # Settings read when the service starts; the others apply to the next connection or at once.
@@ -64,7 +65,7 @@ def show_command(args: argparse.Namespace, context: Context) -> int:
         "postmaster mail goes to": _postmaster(context, settings),
         "host name": settings.host_name,
         "TLS certificate": settings.tls_cert or str(store.paths.tls / CERT_NAME) + " (self-signed)",
-        "queue": f"{queue.queue_length(store.paths.queue)} message(s) waiting",
+        "queue": f"{spool.queue_length(store.paths.queue)} message(s) waiting",
     }
     rows = [
         [key, _shown(getattr(settings, key), key), str(spec.metadata["help"])]

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import app
 from app.paths import DataPaths
-from app.smtp import queue, writer
+from app.queue import spool
+from app.smtp import writer
 from app.smtp.routing import MailboxTarget, RemoteTarget
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def mailbox_folders(paths: DataPaths, alias: str) -> Folders:
 
 def queue_folders(paths: DataPaths) -> Folders:
     """The queue's ``tmp/`` and ``active/``."""
-    tmp, active = queue.folder_paths(paths.queue)
+    tmp, active = spool.folder_paths(paths.queue)
     return os.fsencode(tmp), os.fsencode(active)
 
 
@@ -160,7 +161,7 @@ def files_for(
             "envid": message.envid,
             "dsn": {address: dict(requests) for address, requests in message.dsn.items()},
         }
-        files.append((*queue_folders(paths), queue.encode(envelope, queue_copy(message))))
+        files.append((*queue_folders(paths), spool.encode(envelope, queue_copy(message))))
     return files
 
 
