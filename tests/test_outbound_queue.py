@@ -417,3 +417,49 @@ def test_restart_keeps_retry_times_and_delivers(store: Store, internet: Internet
         wait_for(lambda: queue_empty(store))
     finally:
         running.service.stop()
+
+
+# -- what the sender asked for (RFC 3461) -------------------------------------------------------
+
+
+def _send_with(smtp: Smtp, recipient: str, rcpt_options: list[str], subject: str) -> None:
+    body = (
+        f"From: {SENDER}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@example.com>\r\n"
+        "\r\nHi.\r\n"
+    )
+    with smtplib.SMTP("127.0.0.1", smtp.port, timeout=10) as client:
+        client.ehlo()
+        assert client.has_extn("dsn")
+        client.sendmail(SENDER, [recipient], body.encode(), ["RET=HDRS"], rcpt_options)
+
+
+def test_notify_never_means_no_ndr(postroom: Smtp, internet: Internet) -> None:
+    _send_with(postroom, "nobody@reject.test", ["NOTIFY=NEVER"], "Quiet")
+    wait_for(lambda: events(postroom.store, "bounced"), what="the bounce")
+    wait_for(lambda: queue_empty(postroom.store))
+    assert notices(postroom) == []
+
+
+def test_notify_success_reports_relayed_to_a_hop_without_dsn(
+    postroom: Smtp, internet: Internet
+) -> None:
+    _send_with(postroom, "someone@accept.test", ["NOTIFY=SUCCESS,FAILURE"], "Tell")
+    [notice] = wait_for(lambda: notices(postroom), what="the success notice")
+    [fields] = report(notice)
+    assert fields["Action"] == "relayed"
+    assert fields["Status"].startswith("2.")
+    # RET=HDRS: the original's headers come back, not its body.
+    assert "Hi." not in notice.get_payload()[2].as_string()
+
+
+def test_ndr_copy_goes_to_the_configured_address(store: Store, internet: Internet) -> None:
+    organisation(store)
+    configure(store, internet, ndr_copy_to="ann@example.net")
+    running = start(store)
+    try:
+        send(running, "nobody@reject.test", subject="Copied")
+        wait_for(lambda: notices(running), what="the NDR to the sender")
+        [copy] = wait_for(lambda: notices(running, "ann"), what="the copy")
+        assert report(copy)[0]["Action"] == "failed"
+    finally:
+        running.service.stop()
