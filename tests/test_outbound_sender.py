@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -365,3 +368,107 @@ def test_failed_opportunistic_tls_falls_back_to_plain_text(
     [bob] = run_send(message("bob@partner.test"), [receiver.address], required).recipients
     assert (bob.outcome, bob.status) == (Outcome.DEFERRED, "4.7.5")
     assert len(receiver.received) == 1
+
+
+# --- no socket outlives a send ------------------------------------------------------------------
+
+
+def connections_to(address: tuple[str, int]) -> int:
+    """How many of this process's file descriptors are TCP sockets connected to ``address``
+    (read from Linux's /proc, where a socket stays until its descriptor is closed)."""
+    host, port = address
+    packed = socket.inet_aton(host)
+    wanted = f"{(packed[::-1] if sys.byteorder == 'little' else packed).hex().upper()}:{port:04X}"
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[2] == wanted:  # rem_address
+            inodes.add(f"socket:[{fields[9]}]")
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the descriptor listdir itself used is gone
+            count += os.readlink(f"/proc/self/fd/{fd}") in inodes
+    return count
+
+
+def test_connections_to_sees_an_open_socket(smtp_receiver: StartReceiver) -> None:
+    receiver = smtp_receiver()
+    with socket.create_connection(receiver.address, timeout=5):
+        assert connections_to(receiver.address) == 1
+    assert connections_to(receiver.address) == 0
+
+
+def send_then_count(
+    msg: OutboundMessage, hosts: list[tuple[str, int]], options: SendOptions
+) -> tuple[DeliveryResult, list[int]]:
+    """Send, and count the sockets still open to each host the moment send() returns, on the
+    same loop: a socket the sender left for the loop's last turns to close counts."""
+
+    async def go() -> tuple[DeliveryResult, list[int]]:
+        result = await send(msg, hosts, options)
+        return result, [connections_to(host) for host in hosts]
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "options", "outcome"),
+    [
+        pytest.param({"tls": True}, OPTIONS, Outcome.DELIVERED, id="tls-delivered"),
+        pytest.param(
+            {"tls": True},
+            SendOptions(helo_name=FQDN, verify_certificates=True, command_timeout=5),
+            Outcome.DEFERRED,
+            id="certificate-refused",
+        ),
+        pytest.param(
+            {"tls": True, "tls_broken": True}, OPTIONS, Outcome.DELIVERED, id="tls-fallback"
+        ),
+        pytest.param(
+            {"tls": True, "tls_broken": True},
+            SendOptions(helo_name=FQDN, require_tls=True, command_timeout=5),
+            Outcome.DEFERRED,
+            id="tls-required-broken",
+        ),
+        pytest.param(
+            {"tls": True, "password": "s3cret"},
+            SendOptions(helo_name=FQDN, username="relay", password="guess", command_timeout=5),
+            Outcome.FAILED,
+            id="auth-refused",
+        ),
+        pytest.param({"drop_after_rcpt": True}, OPTIONS, Outcome.DEFERRED, id="drop-after-rcpt"),
+        pytest.param(
+            {"hang_at_data": True},
+            SendOptions(helo_name=FQDN, command_timeout=5, data_timeout=0.3),
+            Outcome.DEFERRED,
+            id="data-timeout",
+        ),
+        pytest.param({"mail_reply": "421 4.3.2 Bye"}, OPTIONS, Outcome.DEFERRED, id="421"),
+    ],
+)
+def test_no_socket_outlives_a_send(
+    smtp_receiver: StartReceiver,
+    tmp_path: Path,
+    behaviour: dict[str, object],
+    options: SendOptions,
+    outcome: Outcome,
+) -> None:
+    tls = behaviour.pop("tls", False)
+    receiver = smtp_receiver(tls_dir=tmp_path if tls else None, **behaviour)
+    for _ in range(5):  # the leak this guards against was a race: give it several chances
+        result, still_open = send_then_count(
+            message("bob@partner.test"), [receiver.address], options
+        )
+        assert result.recipients[0].outcome is outcome
+        assert still_open == [0]
+
+
+def test_no_socket_outlives_a_refused_or_silent_host(silent_listener: tuple[str, int]) -> None:
+    refused = free_address()
+    options = SendOptions(helo_name=FQDN, connect_timeout=0.3, command_timeout=5)
+    result, still_open = send_then_count(
+        message("bob@partner.test"), [refused, silent_listener], options
+    )
+    assert result.recipients[0].outcome is Outcome.DEFERRED
+    assert "Timed out" in result.recipients[0].diagnostic  # the greeting never came
+    assert still_open == [0, 0]

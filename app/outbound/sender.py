@@ -8,8 +8,10 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiosmtplib
+from aiosmtplib.protocol import SMTPProtocol
 
 from app.directory.addressing import AddressError, normalize_domain
 from app.errors import PostroomError
@@ -18,6 +20,7 @@ from app.outbound.envelope import OutboundMessage, Recipient, notify_text, xtext
 log = logging.getLogger(__name__)
 
 _QUIT_TIMEOUT = 5.0  # a polite QUIT, never worth waiting long for
+_CLOSE_TIMEOUT = 5.0  # the peer's TLS close_notify after QUIT; then the socket is aborted
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,33 @@ class _TlsFailed(_HostUnusable):
     """The TLS handshake failed; an opportunistic sender may try again in plain text."""
 
 
+class _Client(aiosmtplib.SMTP):
+    """aiosmtplib's client, told when its connection is really gone.
+
+    ``close()`` only starts closing: over TLS the socket stays open until the peer answers
+    our close_notify, a few loop turns later. ``closed`` is set when the transport has closed
+    the socket, so the sender can wait for it before the runner's loop ends.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.closed = asyncio.Event()
+        self.last_transport: asyncio.BaseTransport | None = None  # the one close() closed
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.last_transport = self.transport
+        super().close()
+
+    def _on_connection_lost(self, protocol: SMTPProtocol) -> None:
+        # aiosmtplib's one hook for the end of a connection (one connection per client here).
+        self.closed.set()
+        super()._on_connection_lost(protocol)
+
+
 @dataclass
 class _Session:
-    client: aiosmtplib.SMTP
+    client: _Client
     host: str
     tls: bool
 
@@ -268,7 +295,7 @@ async def _open(host: str, port: int, options: SendOptions) -> _Session:
 
 
 async def _open_once(host: str, port: int, options: SendOptions, *, try_tls: bool) -> _Session:
-    client = aiosmtplib.SMTP(
+    client = _Client(
         hostname=host,
         port=port,
         local_hostname=options.helo_name,
@@ -309,7 +336,7 @@ async def _open_once(host: str, port: int, options: SendOptions, *, try_tls: boo
     return session
 
 
-async def _greet(client: aiosmtplib.SMTP) -> None:
+async def _greet(client: _Client) -> None:
     try:
         await client.ehlo()
     except aiosmtplib.SMTPHeloError:
@@ -358,13 +385,31 @@ async def _abandon(session: _Session) -> None:
 
 
 async def _close(session: _Session) -> None:
+    """QUIT, close, and return only once the socket is closed: over TLS, aiosmtplib's close
+    sends close_notify and the socket closes when the peer answers; returning before that
+    leaves the socket to a loop that may end first (an unclosed-transport leak)."""
     client = session.client
+    transport = client.transport
     if client.is_connected:
         try:
             await client.quit(timeout=_QUIT_TIMEOUT)
         except (aiosmtplib.SMTPException, OSError) as error:
             log.debug("QUIT to %s: %s", session.host, error)
     client.close()
+    transport = transport or client.last_transport
+    if transport is None:
+        return  # no connection was ever made
+    try:
+        await asyncio.wait_for(client.closed.wait(), _CLOSE_TIMEOUT)
+    except TimeoutError:
+        # A peer that never answers close_notify: drop the connection instead.
+        log.debug("%s did not end TLS in %.0f s; aborting", session.host, _CLOSE_TIMEOUT)
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.abort()
+        try:
+            await asyncio.wait_for(client.closed.wait(), _CLOSE_TIMEOUT)
+        except TimeoutError:  # never seen: an aborted transport ends on the next loop turn
+            log.warning("the connection to %s did not close after an abort", session.host)
 
 
 async def _reset(session: _Session) -> None:
