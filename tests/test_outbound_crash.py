@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from app.outbound.runner import BATCH
 from app.queue import spool
 from app.settings import save_settings
 from app.store import Store
@@ -102,5 +101,7 @@ def test_sigkill_while_sending_loses_nothing(
     assert set(ids) == {f"<{n}@crash.test>" for n in range(MESSAGES)}  # none lost
     twice = [message_id for message_id, count in ids.items() if count > 1]
     assert all(ids[message_id] == 2 for message_id in twice)
-    # Only what was in flight at the kill: each connection's batch between 250 and rename.
-    assert len(twice) <= CONNECTIONS * BATCH, twice
+    # Only what was in the window at the kill: answered by the receiver, not yet recorded. Each
+    # message is recorded as soon as its 250 arrives, so that is about one per connection
+    # (seen: 0 to 4 with 4 connections); five per connection allows for a slow disk.
+    assert len(twice) <= CONNECTIONS * 5, twice

@@ -16,7 +16,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +96,9 @@ class QueueRunner:
         self._scanned = 0.0
         # Finished messages whose removal the disk thread has not done yet: not to be reloaded.
         self._leaving: set[str] = set()
+        self._plans: list[notices.Settlement] = []
+        self._plans_lock = threading.Lock()
+        self._flush_scheduled = False
         self._status: dict[str, Any] = {}
         self._router: Router | None = None
         self._work = ThreadPoolExecutor(8, "postroom-queue-work")
@@ -357,20 +360,37 @@ class QueueRunner:
         self._store([notices.plan(item) for item in items], "storing the queue's state")
 
     def _store(self, plans: list[notices.Settlement], what: str) -> None:
-        """Write the plans' notifications and states on the disk thread, in order; finished
-        messages are forgotten, and not reloaded before their files are gone."""
+        """Hand the plans to the disk thread. Finished messages are forgotten here, and not
+        reloaded before their files are gone. Plans handed over while the disk thread is busy
+        are written together, with one fsync of each folder (group commit)."""
         leaving = {plan.item.name for plan in plans if not plan.item.pending}
         self._leaving |= leaving
         for name in leaving:
             item = self.items.get(name)
             if item is not None and not item.busy:
                 del self.items[name]
+        with self._plans_lock:
+            self._plans.extend(plans)
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
         assert self._loop is not None
-        future = self._loop.run_in_executor(
-            self._disk, notices.store, self.root, plans, self._settings
-        )
+        future = self._loop.run_in_executor(self._disk, self._flush, self._settings)
         future.add_done_callback(_log_failure(what))
-        future.add_done_callback(lambda _: self._leaving.difference_update(leaving))
+
+    def _flush(self, settings: Settings) -> None:
+        """Disk thread: write every plan handed over so far."""
+        with self._plans_lock:
+            plans, self._plans = self._plans, []
+            self._flush_scheduled = False
+        try:
+            notices.store(self.root, plans, settings)
+        finally:
+            gone = {plan.item.name for plan in plans if not plan.item.pending}
+            loop = self._loop
+            if loop is not None and gone:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._leaving.difference_update, gone)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -421,7 +441,10 @@ class QueueRunner:
                     results[(item.name, address)] = error or _local_done(item, address)
         else:
             await self._send(queue, live, results)
-        self._record(queue, batch, results, now)
+        answered = {name for name, _ in results}
+        self._record(queue, [(i, a) for i, a in batch if i.name in answered], results, now)
+        for item, addresses in batch:
+            item.busy.difference_update(addresses)  # also those whose file vanished meanwhile
 
     async def _send(
         self,
@@ -442,9 +465,16 @@ class QueueRunner:
         remaining = [(item, addresses, content) for (item, addresses), content in live]
         for number, tier in enumerate(tiers):
             messages = [item.outbound(c or b"", addresses) for item, addresses, c in remaining]
-            delivered = await send_batch(messages, tier.hosts, _options(settings, tier.connector))
+            recorded: set[int] = set()
+            sent = self._record_at_once(queue, list(remaining), recorded)
+            options = _options(settings, tier.connector)
+            delivered = await send_batch(messages, tier.hosts, options, on_sent=sent)
             unsent: list[tuple[Item, list[str], bytes | None]] = []
-            for (item, addresses, content), result in zip(remaining, delivered, strict=True):
+            for index, ((item, addresses, content), result) in enumerate(
+                zip(remaining, delivered, strict=True)
+            ):
+                if index in recorded:
+                    continue
                 if result.host is None and number + 1 < len(tiers) and _all_deferred(result):
                     unsent.append((item, addresses, content))  # every host down: next tier
                     continue
@@ -453,6 +483,25 @@ class QueueRunner:
             remaining = unsent
             if not remaining:
                 break
+
+    def _record_at_once(
+        self,
+        queue: _HopQueue,
+        sending: list[tuple[Item, list[str], bytes | None]],
+        recorded: set[int],
+    ) -> Callable[[int, DeliveryResult], None]:
+        """A callback recording a message the moment its host answered: after a crash, a
+        second copy can come only of that message's own window, not the whole batch's."""
+
+        def sent(index: int, result: DeliveryResult) -> None:
+            item, addresses, _ = sending[index]
+            answered: dict[tuple[str, str], RecipientResult | HopError] = {
+                (item.name, r.recipient.address): r for r in result.recipients
+            }
+            self._record(queue, [(item, addresses)], answered, time.time())
+            recorded.add(index)
+
+        return sent
 
     async def _tiers(self, hop: Hop, domain: str, settings: Settings) -> list[Tier]:
         key = (hop.name, domain)

@@ -6,7 +6,7 @@ import asyncio
 import enum
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,6 +214,7 @@ async def send_batch(
     messages: Sequence[OutboundMessage],
     hosts: Sequence[tuple[str, int]],
     options: SendOptions,
+    on_sent: Callable[[int, DeliveryResult], None] | None = None,
 ) -> list[DeliveryResult]:
     """Send ``messages`` over one connection to the first usable host of ``hosts`` (MX hosts by
     preference or smart hosts, in order); a result per message, in the same order.
@@ -221,6 +222,8 @@ async def send_batch(
     A host that cannot be connected to, or that fails before a transaction starts, hands over
     to the next one; so does a connection lost mid-batch, for the messages not yet begun.
     Messages no host took are deferred with the last host's error (failed if it was a 5xx).
+    ``on_sent(index, result)`` is called as soon as a host has answered for a message, so the
+    caller can record it at once rather than after the whole batch.
     """
     check_request(messages, hosts)
     results: list[DeliveryResult | None] = [None] * len(messages)
@@ -246,7 +249,10 @@ async def send_batch(
                     last = _HostUnusable("4.4.2", text)
                     for number, recipient in enumerate(messages[index].recipients):
                         decided.setdefault(number, _deferred(recipient, "4.4.2", text, host))
-                results[index] = _result(messages[index], decided, session.host, session.tls)
+                result = _result(messages[index], decided, session.host, session.tls)
+                results[index] = result
+                if on_sent is not None:
+                    on_sent(index, result)
         finally:
             await _close(session)
     for index in pending:
