@@ -62,6 +62,24 @@ def _listen(value: Any) -> list[str]:
     return result
 
 
+def _submission_listen(value: Any) -> list[str]:
+    """Submission's listen addresses; empty (or ``off``) turns submission off."""
+    if not isinstance(value, list) and str(value).strip().lower() in ("", "off"):
+        return []
+    result = []
+    for item in value if isinstance(value, list) else str(value).split(","):
+        if not str(item).strip():
+            continue
+        try:
+            result.append(format_host_port(*parse_host_port(str(item), 587)))
+        except PostroomError:
+            raise PostroomError(
+                f"'{str(item).strip()}' is not a listen address. Write HOST:PORT, e.g. "
+                "127.0.0.1:2587, or off to turn submission off."
+            ) from None
+    return result
+
+
 def _int_between(low: int, high: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         try:
@@ -235,6 +253,9 @@ class Settings:
     """Every setting with its value; keys are the field names (``postroom smtp set KEY VALUE``)."""
 
     listen: list[str] = _setting(["127.0.0.1:2525"], _listen, "Listen addresses (HOST:PORT,...)")
+    submission_listen: list[str] = _setting(
+        ["127.0.0.1:2587"], _submission_listen, "Submission (STARTTLS+AUTH) addresses; empty: off"
+    )
     fqdn: str = _setting(
         "", _host_name, "Host name in the banner and Received (default: machine's)"
     )
