@@ -29,7 +29,14 @@ def register(subparsers: Any) -> None:
         "--listen",
         action="append",
         metavar="HOST:PORT",
-        help="listen here instead of the listen setting (repeat for several addresses)",
+        help="listen here instead of the listen setting (repeat for several addresses); "
+        "submission then listens only where --submission-listen says",
+    )
+    parser.add_argument(
+        "--submission-listen",
+        action="append",
+        metavar="HOST:PORT",
+        help="take authenticated submission here instead of the submission_listen setting",
     )
     parser.set_defaults(func=serve_command)
 
@@ -62,6 +69,12 @@ def serve_command(args: argparse.Namespace, context: Context) -> int:
     listen = None
     if args.listen:
         listen = [format_host_port(*parse_host_port(text, any_port=True)) for text in args.listen]
+    submission = None
+    if args.submission_listen:
+        submission = [
+            format_host_port(*parse_host_port(text, 587, any_port=True))
+            for text in args.submission_listen
+        ]
     store = context.store()
     lock = ServeLock(store.paths)
     lock.acquire()
@@ -74,12 +87,14 @@ def serve_command(args: argparse.Namespace, context: Context) -> int:
     if not args.verbose:
         # aiosmtpd logs every AUTH as a deprecation warning; it is noise for an administrator.
         logging.getLogger("mail.log").setLevel(logging.ERROR)
-    service = SmtpService(store, listen=listen, on_event=_print_event)
+    service = SmtpService(store, listen=listen, submission_listen=submission, on_event=_print_event)
     rus: RecipientUpdateService | None = None
     try:
         service.start()
         for address in service.addresses:
             sys.stdout.write(f"listening on {address}\n")
+        for address in service.submission_addresses:
+            sys.stdout.write(f"listening on {address} (submission)\n")
         sys.stdout.flush()
         rus = RecipientUpdateService(store)
         rus.start()

@@ -1,4 +1,5 @@
-"""The SMTP conversation's decisions: RCPT and DATA replies, AUTH checks, and their events."""
+"""The SMTP conversation's decisions: RCPT and DATA replies, AUTH checks, submission's senders,
+and their events."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import Executor
+from email.utils import getaddresses
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from app.directory.passwords import verify_password
+from app.errors import PostroomError
 from app.outbound.envelope import notify_text
 from app.smtp import delivery
 from app.smtp.events import EventKind, EventRecorder, SmtpEvent
@@ -24,9 +28,17 @@ from app.smtp.protocol import (
     PostroomEnvelope,
     PostroomSMTP,
     RcptRequest,
+    SubmissionSMTP,
     hook_table,
 )
-from app.smtp.routing import Accept, MailboxTarget, RemoteTarget, Router
+from app.smtp.routing import (
+    Accept,
+    DirectoryIndex,
+    MailboxTarget,
+    RemoteTarget,
+    Router,
+    normal_domain,
+)
 from app.store import Store
 from app.store import directory as directory_rows
 
@@ -34,6 +46,12 @@ log = logging.getLogger(__name__)
 
 _RECEIVED = re.compile(rb"^received:", re.IGNORECASE | re.MULTILINE)
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+# A From: field with its folded continuation lines.
+_FROM_FIELD = re.compile(rb"^from[ \t]*:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", re.I | re.M)
+# Anything shaped like an address anywhere in a From: field, display names and comments too.
+_ADDRESS_LIKE = re.compile(r"[^\s<>()\[\],;:\"@]+@[^\s<>()\[\],;:\"@]+")
+# How many of a user's addresses a 553 reply names (a reply line has at most 512 octets).
+_ALLOWED_SHOWN = 5
 
 STORE_FAILED = "451 4.3.0 Could not store the message; try again later"
 
@@ -81,6 +99,26 @@ class Hooks:
         return "451 4.3.0 Internal error; try again later"
 
 
+class SubmissionHooks(Hooks):
+    """The hooks of a submission connection (authenticated by then): the sender must be the
+    user's own, and recipients anywhere are taken."""
+
+    __slots__ = ()
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        return self._core.submission_mail(server, envelope, address, options)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        return await self._core.rcpt(server, session, envelope, address, options, may_relay=True)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return await self._core.submission_data(server, session, envelope)
+
+
 class SmtpHandler:
     """Every reply Postroom decides itself, and the events they make.
 
@@ -107,12 +145,16 @@ class SmtpHandler:
         self._connections: dict[int, PostroomSMTP] = {}
         self.hooks = Hooks(self)
         self.hook_table = hook_table(self.hooks)
+        self.submission_hook_table = hook_table(SubmissionHooks(self))
         self.inflight = 0
 
     # -- connections -----------------------------------------------------------------------
 
-    def new_connection(self, listener: str, quiet: bool = False) -> asyncio.BaseProtocol:
-        """The protocol for a new client (the Controller's factory calls this)."""
+    def new_connection(
+        self, listener: str, quiet: bool = False, submission: bool = False
+    ) -> asyncio.BaseProtocol:
+        """The protocol for a new client (the Controller's factory calls this); ``submission``
+        for a submission listener's."""
         index = self._router.index
         settings = index.settings
         if len(self._connections) >= settings.max_connections:
@@ -132,7 +174,8 @@ class SmtpHandler:
             max_bad_commands=settings.max_bad_commands,
             idle_timeout=settings.idle_timeout,
         )
-        return PostroomSMTP(
+        protocol = SubmissionSMTP if submission else PostroomSMTP
+        return protocol(
             self,
             connection,
             limits,
@@ -190,13 +233,21 @@ class SmtpHandler:
     # -- RCPT ------------------------------------------------------------------------------
 
     async def rcpt(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        options: list[str],
+        may_relay: bool | None = None,
     ) -> str:
+        """The RCPT reply; ``may_relay`` as the caller knows it, else by the relay rules."""
         assert isinstance(server, PostroomSMTP) and isinstance(envelope, PostroomEnvelope)
         index = self._router.index
         if len(envelope.rcpt_tos) >= index.settings.max_recipients:
             return "452 4.5.3 Too many recipients"
-        may_relay = index.may_relay(server.connection.client, bool(session.authenticated))
+        if may_relay is None:
+            may_relay = index.may_relay(server.connection.client, bool(session.authenticated))
         decision = index.decide(address, may_relay=may_relay)
         if not isinstance(decision, Accept):
             return self._refuse_rcpt(server, envelope, address, decision.reply)
@@ -379,6 +430,43 @@ class SmtpHandler:
                 queue_id=message.queue_id,
             )
 
+    # -- submission ------------------------------------------------------------------------
+
+    def submission_mail(
+        self, server: SMTP, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """MAIL FROM on submission: taken only when it is one of the user's own addresses
+        (Exchange's Send As); the null sender is never the user's."""
+        assert isinstance(server, PostroomSMTP)
+        user = server.connection.user
+        index = self._router.index
+        if address == "<>":
+            refusal = "553 5.7.1 The null sender <> is for delivery reports; "
+        elif _not_own(index, user, (address,)):
+            refusal = f"553 5.7.1 <{address}> is not your address; "
+        else:
+            envelope.mail_from = address
+            envelope.mail_options.extend(options)
+            return "250 2.1.0 Ok"
+        refusal += _send_as(index, user)
+        self._emit(
+            "rejected", server.connection, sender=_sender(address), code=553, reason=refusal[4:]
+        )
+        return refusal
+
+    async def submission_data(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """DATA on submission: every address in From: must be the user's own too, else 553 and
+        nothing is stored; then as any message."""
+        assert isinstance(server, PostroomSMTP) and isinstance(envelope, PostroomEnvelope)
+        if not (envelope.too_big or envelope.line_too_long):
+            refusal = _from_refusal(
+                self._router.index, server.connection.user, envelope.original_content or b""
+            )
+            if refusal:
+                self._emit_message("rejected", server, envelope, "", code=553, reason=refusal[4:])
+                return refusal
+        return await self.data(server, session, envelope)
+
     # -- AUTH ------------------------------------------------------------------------------
 
     async def authenticate(self, server: PostroomSMTP, login: bytes, password: bytes) -> str | None:
@@ -448,6 +536,67 @@ def _dsn_requests(request: RcptRequest, address: str, target: RemoteTarget) -> d
     if orcpt is not None:
         requests["orcpt"] = orcpt
     return requests
+
+
+def _address_key(address: str) -> str:
+    """``address`` as the directory index keys it (lower case, A-label domain); '' when it
+    is no address."""
+    local, at, domain = address.rpartition("@")
+    if not (local and at):
+        return ""
+    try:
+        return f"{local.lower()}@{normal_domain(domain)}"
+    except PostroomError:
+        return ""
+
+
+def _not_own(index: DirectoryIndex, user: str, addresses: Iterable[str]) -> list[str]:
+    """Those of ``addresses`` that are not SMTP addresses of the user ``user`` (an alias)."""
+    key = user.lower()
+    owners = index.addresses
+    return [a for a in addresses if not (k := _address_key(a)) or owners.get(k) != key]
+
+
+def _send_as(index: DirectoryIndex, user: str) -> str:
+    """The end of a 553 reply: which addresses ``user`` may send as (the primary first)."""
+    key = user.lower()
+    entry = index.entries.get(key)
+    primary = entry.address.lower() if entry is not None else ""
+    own = sorted(a for a, owner in index.addresses.items() if owner == key)
+    if not own:
+        return f"{user or 'this login'} has no address to send as; ask the administrator for one"
+    own.sort(key=lambda address: address != primary)
+    shown = ", ".join(own[:_ALLOWED_SHOWN])
+    more = len(own) - _ALLOWED_SHOWN
+    if more > 0:
+        shown += f" (and {more} more)"
+    return f"{user} may send as {shown}"
+
+
+def _from_addresses(content: bytes) -> list[str]:
+    """Every address in the message's From: fields: what the parser finds, and anything shaped
+    like an address in display names or comments (a reader's program may show those)."""
+    end = content.find(b"\r\n\r\n")
+    head = b"" if content.startswith(b"\r\n") else content if end < 0 else content[: end + 2]
+    found: list[str] = []
+    for field in _FROM_FIELD.findall(head):
+        value = field.replace(b"\r\n", b"").decode("utf-8", "replace")
+        for address in [a for _, a in getaddresses([value])] + _ADDRESS_LIKE.findall(value):
+            address = address.strip()
+            if address and address not in found:
+                found.append(address)
+    return found
+
+
+def _from_refusal(index: DirectoryIndex, user: str, content: bytes) -> str:
+    """The 553 reply when the From: addresses are missing or not all the user's; else ''."""
+    addresses = _from_addresses(content)
+    if not addresses:
+        return "553 5.7.1 The message has no From: address; " + _send_as(index, user)
+    foreign = _not_own(index, user, addresses)
+    if foreign:
+        return f"553 5.7.1 From: <{foreign[0]}> is not your address; " + _send_as(index, user)
+    return ""
 
 
 def _code(reply: str) -> int:

@@ -1,5 +1,5 @@
-"""aiosmtpd's SMTP protocol, tightened: DATA limits and line endings, error caps, async AUTH, and
-the RFC 3461 DSN parameters of MAIL and RCPT."""
+"""aiosmtpd's SMTP protocol, tightened: DATA limits and line endings, error caps, async AUTH, the
+RFC 3461 DSN parameters of MAIL and RCPT, and submission's STARTTLS-then-AUTH rule."""
 
 from __future__ import annotations
 
@@ -270,6 +270,11 @@ class SessionHandler(Protocol):
         """``hook_table(hooks)``, looked up once for every connection."""
         ...
 
+    @property
+    def submission_hook_table(self) -> HookTable:
+        """The hooks of a submission connection (they check the sender), looked up once."""
+        ...
+
     def session_opened(self, server: PostroomSMTP) -> None: ...
 
     def session_closed(self, server: PostroomSMTP) -> None: ...
@@ -317,7 +322,11 @@ class PostroomSMTP(SMTP):
         self.handler = handler
         self._idle_deadline = 0.0  # loop time after which the idle timer closes the connection
         self._idle_timer_at: float | None = None  # when the idle timer is due, while it is set
-        self._set_up(handler.hook_table, hostname=hostname, ident=ident, tls_context=tls_context)
+        self._set_up(self._hooks(handler), hostname=hostname, ident=ident, tls_context=tls_context)
+
+    def _hooks(self, handler: SessionHandler) -> HookTable:
+        """The handler's hooks this kind of connection answers with."""
+        return handler.hook_table
 
     def _set_up(
         self,
@@ -655,3 +664,25 @@ class PostroomSMTP(SMTP):
             return AuthResult(success=False, handled=False)
         self.connection.user = user
         return AuthResult(success=True, auth_data=user)
+
+
+class SubmissionSMTP(PostroomSMTP):
+    """A connection to a submission listener (RFC 6409): MAIL only after STARTTLS and AUTH, and
+    the handler's submission hooks, which take only the user's own addresses as sender.
+
+    Port 25's connections are PostroomSMTP and never pass through these checks.
+    """
+
+    def _hooks(self, handler: SessionHandler) -> HookTable:
+        return handler.submission_hook_table
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if not self._tls_protocol:
+            await self.push("530 5.7.0 Must issue a STARTTLS command first")
+            return
+        session = self.session
+        if session is None or not session.authenticated:
+            await self.push("530 5.7.0 Authentication required")
+            return
+        await super().smtp_MAIL(arg)

@@ -1,4 +1,5 @@
-"""The embedded SMTP service: aiosmtpd Controllers (one per listen address) with start/stop."""
+"""The embedded SMTP service: aiosmtpd Controllers (one per listen and submission address) with
+start/stop."""
 
 from __future__ import annotations
 
@@ -33,15 +34,16 @@ _BACKLOG = 256
 SHUTDOWN_REPLY = "421 4.3.2 Service shutting down, try again later"
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket, or a PostroomError that says why not and what to do."""
+def bind(host: str, port: int, option: str = "--listen") -> socket.socket:
+    """A listening TCP socket, or a PostroomError that says why not and what to do (``option``
+    is the one that chooses another address)."""
     where = format_host_port(host, port)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as error:
         raise PostroomError(
             f"Cannot listen on {where}: {error.strerror}. Give an IP address or a host name of "
-            "this machine, e.g. --listen 127.0.0.1:2525."
+            f"this machine, e.g. {option} 127.0.0.1:{port or 2525}."
         ) from error
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
@@ -55,7 +57,7 @@ def bind(host: str, port: int) -> socket.socket:
             reason = (
                 "the address is already in use (another postroom serve, the console, or another "
                 "mail server listens there). Stop that program or choose another address with "
-                "--listen HOST:PORT"
+                f"{option} HOST:PORT"
             )
         elif error.errno == errno.EACCES:
             reason = (
@@ -74,11 +76,17 @@ class _Controller(Controller):
     """aiosmtpd's Controller on a socket we bound ourselves (port 0 works, errors are clear)."""
 
     def __init__(
-        self, handler: SmtpHandler, sock: socket.socket, paused: threading.Event, greeting: str
+        self,
+        handler: SmtpHandler,
+        sock: socket.socket,
+        paused: threading.Event,
+        greeting: str,
+        submission: bool = False,
     ) -> None:
         host, port = sock.getsockname()[:2]
         super().__init__(handler.hooks, hostname=host, port=port, ready_timeout=10.0)
         self.listener = format_host_port(host, port)
+        self.submission = submission
         self._sock = sock
         self._smtp_handler = handler
         self._paused = paused
@@ -99,7 +107,9 @@ class _Controller(Controller):
     def factory(self) -> Any:
         if self._paused.is_set() and not self._triggering:
             return _PausedGreeting(self._greeting)
-        return self._smtp_handler.new_connection(self.listener, quiet=self._triggering)
+        return self._smtp_handler.new_connection(
+            self.listener, quiet=self._triggering, submission=self.submission
+        )
 
     def run(self, coroutine: Coroutine[Any, Any, None], timeout: float) -> None:
         """Run a coroutine on this controller's loop and wait for it (from another thread)."""
@@ -124,6 +134,11 @@ class SmtpService:
     ``start()`` and ``stop()`` may be called from any one thread (the console's GUI thread
     or ``postroom serve``'s main thread); each listener runs aiosmtpd's Controller thread with
     its own event loop. Event callbacks are called on the thread "postroom-smtp-events".
+
+    ``listen`` and ``submission_listen`` replace the settings of the same names. Given
+    ``listen`` alone, submission is off: a caller that chooses the SMTP addresses chooses all.
+    A submission address that cannot be bound does not stop SMTP: ``submission_errors`` says
+    why.
     """
 
     def __init__(
@@ -131,10 +146,15 @@ class SmtpService:
         store: Store,
         *,
         listen: Sequence[str] | None = None,
+        submission_listen: Sequence[str] | None = None,
         on_event: EventCallback | None = None,
     ) -> None:
         self._store = store
         self._listen = list(listen) if listen else None
+        self._submission_listen = None if submission_listen is None else list(submission_listen)
+        if self._listen is not None and submission_listen is None:
+            self._submission_listen = []
+        self.submission_errors: list[str] = []
         self._recorder = EventRecorder(store)
         if on_event is not None:
             self._recorder.add_callback(on_event)
@@ -184,8 +204,13 @@ class SmtpService:
 
     @property
     def addresses(self) -> list[str]:
-        """The addresses listened on, as ``HOST:PORT`` (the real port when 0 was asked)."""
-        return [controller.listener for controller in self._controllers]
+        """The SMTP addresses listened on, as ``HOST:PORT`` (the real port when 0 was asked)."""
+        return [c.listener for c in self._controllers if not c.submission]
+
+    @property
+    def submission_addresses(self) -> list[str]:
+        """The submission addresses listened on, as ``HOST:PORT``."""
+        return [c.listener for c in self._controllers if c.submission]
 
     @property
     def queue(self) -> QueueRunner | None:
@@ -217,6 +242,7 @@ class SmtpService:
                     sock.close()
                 raise
             listeners = [sock.getsockname()[:2] for sock in sockets]
+            submission = self._bind_submission(settings.submission_listen, wanted)
             self._router = Router(self._store, listeners)
             self._router.start()
             self._recorder.start()
@@ -225,14 +251,17 @@ class SmtpService:
             self._handler = SmtpHandler(
                 self._store, self._router, self._recorder, self._executor, self._writer, context
             )
+            kinds = [False] * len(sockets) + [True] * len(submission)
             try:
-                for sock in sockets:
-                    controller = _Controller(self._handler, sock, self._paused, settings.host_name)
+                for sock, is_submission in zip(sockets + submission, kinds, strict=True):
+                    controller = _Controller(
+                        self._handler, sock, self._paused, settings.host_name, is_submission
+                    )
                     controller.start()
                     self._controllers.append(controller)
                     controller.run(self._writer.attach(), timeout=30)
             except BaseException as error:
-                for sock in sockets:
+                for sock in sockets + submission:
                     sock.close()
                 self._shutdown(0)
                 raise PostroomError(f"The SMTP service could not start: {error}") from error
@@ -241,6 +270,31 @@ class SmtpService:
             if not self._queue.start():
                 self._queue = None
             log.info("SMTP service listening on %s", ", ".join(self.addresses))
+            if self.submission_addresses:
+                log.info("submission listening on %s", ", ".join(self.submission_addresses))
+
+    def _bind_submission(
+        self, configured: list[str], smtp: list[tuple[str, int]]
+    ) -> list[socket.socket]:
+        """The submission sockets that could be bound; ``submission_errors`` says why not
+        for each of the others."""
+        self.submission_errors = []
+        wanted = configured if self._submission_listen is None else self._submission_listen
+        sockets: list[socket.socket] = []
+        for text in wanted:
+            host, port = parse_host_port(text, 587, any_port=True)
+            where = format_host_port(host, port)
+            try:
+                if port and (host, port) in smtp:
+                    raise PostroomError(
+                        f"Cannot listen on {where} for submission: SMTP listens there. "
+                        "Choose another port for submission_listen, such as 2587."
+                    )
+                sockets.append(bind(host, port, "--submission-listen"))
+            except PostroomError as error:
+                log.error("%s SMTP runs on without submission there.", error)
+                self.submission_errors.append(str(error))
+        return sockets
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop accepting, let messages being stored finish (up to ``timeout`` seconds), say
