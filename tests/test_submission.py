@@ -480,3 +480,25 @@ def test_serve_with_a_taken_submission_port_says_so_and_serves_smtp(
         "another address with --submission-listen HOST:PORT. SMTP runs on without submission "
         "there."
     )
+
+
+def test_a_long_foreign_address_and_many_own_ones_keep_the_reply_one_short_line(
+    running: Running,
+) -> None:
+    for number in range(7):
+        recipients.add_address(running.store, "alice", f"alice{number}@example.com")
+    running.index_follows()
+    long_sender = "x" * 150 + "@example.com"
+    with running.alice() as client:
+        code, text = client.docmd("MAIL", f"FROM:<{long_sender}>")
+        assert code == 553
+        assert text.decode() == (
+            f"5.7.1 <{'x' * 97}...> is not your address; alice may send as alice@example.com, "
+            "a.liddell@example.com, alice0@example.com, alice1@example.com, alice2@example.com"
+            " (and 4 more)"
+        )
+        client.mail("alice5@example.com")
+        client.rcpt("bob@example.net")
+        code, text = client.data(letter(f"Alice <alice6@example.com>, {long_sender}"))
+        assert code == 553 and text.startswith(f"5.7.1 From: <{'x' * 97}...> is not".encode())
+    assert running.nothing_stored()

@@ -52,6 +52,7 @@ _FROM_FIELD = re.compile(rb"^from[ \t]*:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", re.I 
 _ADDRESS_LIKE = re.compile(r"[^\s<>()\[\],;:\"@]+@[^\s<>()\[\],;:\"@]+")
 # How many of a user's addresses a 553 reply names (a reply line has at most 512 octets).
 _ALLOWED_SHOWN = 5
+_ECHO_MAX = 100
 
 STORE_FAILED = "451 4.3.0 Could not store the message; try again later"
 
@@ -443,7 +444,7 @@ class SmtpHandler:
         if address == "<>":
             refusal = "553 5.7.1 The null sender <> is for delivery reports; "
         elif _not_own(index, user, (address,)):
-            refusal = f"553 5.7.1 <{address}> is not your address; "
+            refusal = f"553 5.7.1 <{_echo(address)}> is not your address; "
         else:
             envelope.mail_from = address
             envelope.mail_options.extend(options)
@@ -550,6 +551,11 @@ def _address_key(address: str) -> str:
         return ""
 
 
+def _echo(address: str) -> str:
+    """An address the client gave, short enough to repeat in a reply line."""
+    return address if len(address) <= _ECHO_MAX else address[: _ECHO_MAX - 3] + "..."
+
+
 def _not_own(index: DirectoryIndex, user: str, addresses: Iterable[str]) -> list[str]:
     """Those of ``addresses`` that are not SMTP addresses of the user ``user`` (an alias)."""
     key = user.lower()
@@ -595,7 +601,9 @@ def _from_refusal(index: DirectoryIndex, user: str, content: bytes) -> str:
         return "553 5.7.1 The message has no From: address; " + _send_as(index, user)
     foreign = _not_own(index, user, addresses)
     if foreign:
-        return f"553 5.7.1 From: <{foreign[0]}> is not your address; " + _send_as(index, user)
+        return f"553 5.7.1 From: <{_echo(foreign[0])}> is not your address; " + _send_as(
+            index, user
+        )
     return ""
 
 
