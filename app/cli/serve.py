@@ -55,11 +55,7 @@ def _print_event(event: SmtpEvent) -> None:
             f"rejected <{event.sender}> -> {', '.join(event.recipients)} [{event.client}]:"
             f" {event.code} {event.reason}"
         )
-    elif event.kind in ("sent", "deferred", "bounced", "expired", "deleted"):
-        to = ", ".join(event.recipients)
-        via = f" via [{event.client}]" if event.client else ""
-        line = f"{event.kind} {event.queue_id} <{event.sender}> -> {to}{via}: {event.reason}"
-    else:
+    else:  # the queue's process prints what it sends (app.outbound.process)
         return
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
@@ -87,7 +83,13 @@ def serve_command(args: argparse.Namespace, context: Context) -> int:
     if not args.verbose:
         # aiosmtpd logs every AUTH as a deprecation warning; it is noise for an administrator.
         logging.getLogger("mail.log").setLevel(logging.ERROR)
-    service = SmtpService(store, listen=listen, submission_listen=submission, on_event=_print_event)
+    service = SmtpService(
+        store,
+        listen=listen,
+        submission_listen=submission,
+        on_event=_print_event,
+        print_queue=True,
+    )
     rus: RecipientUpdateService | None = None
     try:
         service.start()

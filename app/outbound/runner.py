@@ -111,7 +111,7 @@ class QueueRunner:
         if self._thread is not None:
             return True
         if not self._lock.try_acquire():
-            log.warning("the queue in %s is run by another process; not running it here", self.root)
+            log.info("the queue in %s is run by another process", self.root)
             return False
         self._stopping = False
         self._router = Router(self.store, self._listeners)

@@ -16,7 +16,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from app.errors import PostroomError
-from app.outbound.runner import QueueRunner
+from app.outbound.process import QueueProcess
 from app.settings import format_host_port, load_settings, parse_host_port
 from app.smtp import tls
 from app.smtp.delivery import DiskWriter
@@ -148,8 +148,10 @@ class SmtpService:
         listen: Sequence[str] | None = None,
         submission_listen: Sequence[str] | None = None,
         on_event: EventCallback | None = None,
+        print_queue: bool = False,
     ) -> None:
         self._store = store
+        self._print_queue = print_queue  # the queue's process prints its events (serve does)
         self._listen = list(listen) if listen else None
         self._submission_listen = None if submission_listen is None else list(submission_listen)
         if self._listen is not None and submission_listen is None:
@@ -165,7 +167,7 @@ class SmtpService:
         self._executor: ThreadPoolExecutor | None = None
         self._writer: DiskWriter | None = None
         self._paused = threading.Event()
-        self._queue: QueueRunner | None = None
+        self._queue: QueueProcess | None = None
 
     # -- listeners -------------------------------------------------------------------------
 
@@ -213,8 +215,8 @@ class SmtpService:
         return [c.listener for c in self._controllers if c.submission]
 
     @property
-    def queue(self) -> QueueRunner | None:
-        """The running queue, when this service owns it (another process may)."""
+    def queue(self) -> QueueProcess | None:
+        """The queue's process, while the service runs (it sends once it holds the lock)."""
         return self._queue
 
     def sessions(self) -> list[Connection]:
@@ -266,9 +268,10 @@ class SmtpService:
                 self._shutdown(0)
                 raise PostroomError(f"The SMTP service could not start: {error}") from error
             # The virtual server sends what waits in the queue too (its Queues in Exchange).
-            self._queue = QueueRunner(self._store, listeners=listeners, recorder=self._recorder)
-            if not self._queue.start():
-                self._queue = None
+            self._queue = QueueProcess(
+                self._store.paths, listeners=listeners, print_events=self._print_queue
+            )
+            self._queue.start()
             log.info("SMTP service listening on %s", ", ".join(self.addresses))
             if self.submission_addresses:
                 log.info("submission listening on %s", ", ".join(self.submission_addresses))
