@@ -25,6 +25,7 @@ from ui.views.container import ContainerView
 from ui.views.domains import DOMAINS_TEXT, DomainsView
 from ui.views.mailboxes import MAILBOXES_TEXT, STORE_TEXT, MailboxesView
 from ui.views.policies import RecipientPoliciesView
+from ui.views.queues import QUEUES_TEXT, QueuesView
 from ui.views.recipients import AllRecipientsView
 from ui.views.rus import RecipientUpdateServicesView
 from ui.views.sessions import CurrentSessionsView
@@ -101,6 +102,15 @@ def build_tree(console: Console) -> Node:
             "current-sessions",
             CurrentSessionsView,
             "Clients connected to the SMTP service now",
+        )
+    )
+    virtual_server.add(
+        Node(
+            "servers/host/protocols/smtp/default/queues",
+            "Queues",
+            "queues",
+            QueuesView,
+            QUEUES_TEXT,
         )
     )
     mailbox_store = server.add(
