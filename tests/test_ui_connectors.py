@@ -467,6 +467,7 @@ def test_delete_of_a_connector_another_program_removed_says_so(
     connectors.delete_connector(store, "Partner link", queued_messages=0)
     prompts.answers = {"delete the SMTP connector": True}
     view.delete(rows)  # the list still shows it: the change watcher has not run yet
+    qtbot.waitUntil(lambda: not view.is_busy(), timeout=5000)  # the queue is counted off-thread
     assert prompts.errors == [
         "There is no SMTP connector named 'Partner link'. See the names with: "
         "postroom connector list"

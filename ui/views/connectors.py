@@ -8,11 +8,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 
 from app import connectors
 from app.errors import PostroomError
 from app.model import SmtpConnector
+from app.outbound import control
+from app.store import Store
 from ui import messages
 from ui.actions import MenuEntry, SubMenu, make_action, set_enabled
 from ui.dialogs.connector import ConnectorDialog
@@ -31,13 +34,20 @@ ROUTING_GROUPS_TEXT = "Routing groups and the connectors between them and the In
 FIRST_ROUTING_GROUP_TEXT = "This server's routing group"
 
 
-def queued_messages(connector: SmtpConnector) -> int:
-    """How many messages wait in the outbound queue for ``connector``.
+def queued_messages(store: Store, connector: SmtpConnector) -> int:
+    """Worker thread: how many messages wait in the outbound queue for ``connector``."""
+    return control.queued_for_connector(store, connector.name)
 
-    The committed engine keeps no queue per connector yet (the command line's ``connector
-    delete`` also passes 0); when ``app.outbound`` can count them, ask it here.
-    """
-    return 0
+
+def delete_counted(store: Store, chosen: list[SmtpConnector]) -> list[str]:
+    """Worker thread: delete each connector unless mail waits for it in the queue, stopping
+    at the first refusal (raises PostroomError with it; those before it stay deleted)."""
+    deleted: list[str] = []
+    for connector in chosen:
+        waiting = queued_messages(store, connector)
+        connectors.delete_connector(store, connector.name, queued_messages=waiting)
+        deleted.append(connector.name)
+    return deleted
 
 
 class ConnectorsView(ResultView):
@@ -46,8 +56,12 @@ class ConnectorsView(ResultView):
     default_sort_column = ConnectorListModel.COL_NAME
     default_column_widths = (160, 280, 280, 70, 50)
 
+    deleted = Signal()
+    """A deletion ended (done, or refused and the refusal shown)."""
+
     def __init__(self, console: Console, node: Node) -> None:
         super().__init__(console, node)
+        self.deleting = False
         self.list_model = ConnectorListModel(self)
         self.model = self.list_model
         self.new_connector = make_action(
@@ -126,19 +140,24 @@ class ConnectorsView(ResultView):
         )
         if not messages.ask(self.parent_widget, question, default_yes=False):
             return
-        for connector in chosen:
-            if not self._delete_one(connector):
-                break
-        self.refresh()
+        # Counting the queue reads every queued envelope: off the GUI thread.
+        self.deleting = True
+        self.console.tasks.submit(
+            "delete SMTP connectors",
+            delete_counted,
+            self.console.store,
+            chosen,
+            on_success=lambda _deleted: self._deleted(None),
+            on_failure=self._deleted,
+        )
 
-    def _delete_one(self, connector: SmtpConnector) -> bool:
-        """Delete one connector; False when it was refused (the refusal was shown: it no
-        longer exists, or mail waits for it in the queue)."""
-        try:
-            connectors.delete_connector(
-                self.console.store, connector.name, queued_messages=queued_messages(connector)
-            )
-        except PostroomError as error:
+    def _deleted(self, error: Exception | None) -> None:
+        """The deletion ended; ``error`` is the refusal (no such connector, mail waits)."""
+        self.deleting = False
+        if error is not None:
             messages.error(self.parent_widget, error)
-            return False
-        return True
+        self.refresh()
+        self.deleted.emit()
+
+    def is_busy(self) -> bool:
+        return self.deleting
