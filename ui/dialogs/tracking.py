@@ -35,6 +35,7 @@ from ui.formatting import shown_smtp
 from ui.models.tracking import (
     EVENT_TEXT,
     MESSAGE_EVENTS,
+    QUEUE_EVENTS,
     SESSION_EVENTS,
     TrackingEventModel,
     event_time,
@@ -49,6 +50,8 @@ EVENT_CHOICES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Every message event", MESSAGE_EVENTS),
     ("Refused and failed only", ("rejected", "failed")),
     ("Deliveries only", ("delivered",)),
+    ("Sent onward only", ("sent",)),
+    ("The queue's problems: deferred, bounced, expired, deleted", QUEUE_EVENTS[1:]),
     ("Everything, with connections", ()),
 )
 RANGE_BACKWARDS = "The end of the time range is before its start: correct one of them."

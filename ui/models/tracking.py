@@ -25,6 +25,11 @@ EVENT_TEXT = {
     "queued": "Queued",
     "rejected": "Rejected",
     "failed": "Failed",
+    "sent": "Sent",
+    "deferred": "Deferred",
+    "bounced": "Bounced",
+    "expired": "Expired",
+    "deleted": "Deleted",
     "session-opened": "Session opened",
     "session-closed": "Session closed",
 }
@@ -35,10 +40,28 @@ EVENT_HELP = {
     "queued": "A copy waits in the queue to be sent onward",
     "rejected": "A command was refused; the reply says why",
     "failed": "The message could not be stored; the sender was told to retry (451)",
+    "sent": "The next hop took a recipient's copy (the reply and the host that gave it)",
+    "deferred": "A temporary failure: the queue retries (the reason says when)",
+    "bounced": "A permanent failure: the sender gets a non-delivery report",
+    "expired": "Still undelivered at the expiration timeout: the sender gets a non-delivery report",
+    "deleted": "An administrator deleted it from the queue (with or without a report)",
     "session-opened": "A client connected",
     "session-closed": "A client went away",
 }
-MESSAGE_EVENTS = ("received", "delivered", "queued", "rejected", "failed")
+MESSAGE_EVENTS = (
+    "received",
+    "delivered",
+    "queued",
+    "rejected",
+    "failed",
+    "sent",
+    "deferred",
+    "bounced",
+    "expired",
+    "deleted",
+)
+#: What the outbound queue did with the mail it holds.
+QUEUE_EVENTS = ("sent", "deferred", "bounced", "expired", "deleted")
 SESSION_EVENTS = ("session-opened", "session-closed")
 
 
@@ -51,10 +74,18 @@ def event_time(stamp: str) -> str:
 
 
 def event_icon(event: str) -> Any:
-    if event in ("rejected", "failed"):
+    if event in ("rejected", "failed", "bounced", "expired"):
         return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical)
     if event == "delivered":
         return icons.icon("mailbox")
+    if event == "sent":
+        return icons.icon("connectors")
+    if event == "deferred":
+        return icons.icon("warning")
+    if event == "deleted":
+        return icons.icon("delete")
+    if event == "queued":
+        return icons.icon("queues")
     if event in SESSION_EVENTS:
         return icons.icon("current-sessions")
     return icons.icon("message-tracking")
