@@ -14,7 +14,7 @@ from app.smtp import lock
 from app.smtp.tls import CERT_NAME
 
 # Settings read when the service starts; the others apply to the next connection or at once.
-RESTART_KEYS = frozenset({"listen", "tls_cert", "tls_key"})
+RESTART_KEYS = frozenset({"listen", "submission_listen", "tls_cert", "tls_key"})
 
 
 def register(subparsers: Any) -> None:
