@@ -37,6 +37,11 @@ class DataPaths:
         return self.root / "tls"
 
     @property
+    def dkim(self) -> Path:
+        """DKIM signing keys, a folder per hosted domain."""
+        return self.root / "dkim"
+
+    @property
     def serve_lock(self) -> Path:
         return self.root / "serve.lock"
 
