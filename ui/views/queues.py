@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction
 
 from app.outbound import control
 from app.outbound.queue import Action, HopState, HopView, Request
-from ui.actions import MenuEntry, SubMenu, make_action, set_enabled
+from ui.actions import MenuEntry, make_action, set_enabled
 from ui.dialogs.queue_message import (
     Outcome,
     QueueMessagesDialog,
@@ -60,7 +60,7 @@ class QueuesView(ResultView):
         self.last_result = ""
 
         self.force = make_action(
-            self, "Force &Connection", "start", None, "Try to send the queue's mail now"
+            self, "Force &Connection", "update-now", None, "Try to send the queue's mail now"
         )
         self.freeze = make_action(
             self, "&Freeze", "pause", None, "Hold the queue: nothing is sent until unfrozen"
@@ -90,7 +90,7 @@ class QueuesView(ResultView):
         self.delete_with_ndr.triggered.connect(lambda: self.act(Action.DELETE, ndr=True))
         self.find_messages.triggered.connect(lambda: self.show_messages())
         self._selection: list[int] = []
-        self._timer = QTimer(self)
+        self._timer = QTimer(console.window or self)  # ends with the window
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self._tick)
 
@@ -101,7 +101,7 @@ class QueuesView(ResultView):
         super().shown()
 
     def _tick(self) -> None:
-        if not self.is_current():
+        if self.console.is_shut_down or not self.is_current():
             self._timer.stop()  # ``shown`` starts it again
             return
         self.refresh()
@@ -184,16 +184,6 @@ class QueuesView(ResultView):
             self.freeze,
             self.unfreeze,
             None,
-            SubMenu(
-                "All Tas&ks",
-                [
-                    self.force,
-                    self.freeze,
-                    self.unfreeze,
-                    self.delete_silently,
-                    self.delete_with_ndr,
-                ],
-            ),
             self.delete_silently,
             self.delete_with_ndr,
             None,
