@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 # - a domain without a key here is not signed (no fallback path);
 # - Postroom's submission already checks that the envelope sender and From are the user's own,
 #   and logins need not be addresses, so rspamd's own From/login checks would only refuse mail
-#   Postroom accepted on purpose.
+#   Postroom accepted on purpose;
+# - the signature comes back among /checkv2's milter add_headers, which the SMTP service applies.
 _GLOBAL = """\
 # Written by Postroom from <data>/dkim/; rewritten at every start, do not edit.
 enabled = true;
@@ -29,6 +30,7 @@ use_esld = false;
 try_fallback = false;
 use_redis = false;
 check_pubkey = false;
+use_milter_headers = true;
 allow_envfrom_empty = true;
 allow_hdrfrom_mismatch = true;
 allow_hdrfrom_multiple = false;
