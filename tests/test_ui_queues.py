@@ -426,8 +426,20 @@ def test_models_pass_the_model_tester_while_they_change(qtmodeltester: Any) -> N
     assert messages.sort_value(first, QueueMessageModel.COL_SIZE) == 2500
 
 
-def test_queues_pane_renders(qtbot: QtBot, live: MainWindow) -> None:
-    deferred_in_the_pane(qtbot, live, "Picture")
+def test_queues_pane_and_find_messages_render(
+    qtbot: QtBot, live: MainWindow, dialogs: DialogDriver
+) -> None:
+    view = deferred_in_the_pane(qtbot, live, "Picture")
     live.resize(1100, 420)
     qtbot.wait(50)
     assert live.grab().save("/tmp/queues.png")
+
+    def picture(dialog: QueueMessagesDialog) -> None:
+        dialog.list.setCurrentIndex(dialog.model.index(0, 0))
+        qtbot.wait(50)
+        assert dialog.grab().save("/tmp/queue_messages.png")
+        dialog.reject()
+
+    dialogs.expect(QueueMessagesDialog, picture)
+    index = row_index(live, HOP)
+    view.activate(live.proxy.mapToSource(index).row())  # as a double-click does

@@ -169,7 +169,7 @@ class QueueMessagesDialog(QDialog):
         self.list = list_view(self, "queueMessageList", SelectionMode.ExtendedSelection)
         self.list.setModel(self.model)
         self.list.setSortingEnabled(False)
-        for column, width in enumerate((170, 200, 60, 140, 140, 60, 140)):
+        for column, width in enumerate((150, 160, 55, 140, 140, 55, 140)):
             self.list.setColumnWidth(column, width)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._context_menu)
@@ -202,6 +202,7 @@ class QueueMessagesDialog(QDialog):
         self.buttons: dict[QAction, QPushButton] = {}
         for action in self.menu_actions():
             button = QPushButton(action.text(), self)
+            button.setAutoDefault(False)  # Enter must not freeze or delete anything
             button.clicked.connect(action.trigger)
             buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
             self.buttons[action] = button
@@ -212,7 +213,7 @@ class QueueMessagesDialog(QDialog):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.outcome_label)
         layout.addWidget(buttons)
-        self.resize(900, 420)
+        self.resize(1040, 420)
 
         self.list.selectionModel().selectionChanged.connect(self.update_actions)
         self.model.modelReset.connect(self.update_actions)
