@@ -19,6 +19,7 @@ from app.outbound.hops import Unroutable, hop_of
 from app.outbound.queue import (
     Change,
     HopNamer,
+    HopState,
     HopView,
     Item,
     Request,
@@ -157,17 +158,23 @@ def running_report(queue_root: Path) -> dict[str, int]:
 
 
 def snapshot(store: Store) -> list[HopView]:
-    """Every queue with its messages, as ``postroom queue list`` and the console show them.
-    Reads the directory and the queue's files: a worker thread in the console."""
+    """Every queue with its messages, as ``postroom queue list`` and the console show them;
+    a frozen queue is listed while empty too, so that it can be unfrozen before mail for it
+    arrives and waits. Reads the directory and the queue's files: a worker thread in the
+    console."""
     root = store.paths.queue
     index = DirectoryIndex.load(store)
-    return hop_views(
+    frozen = state.frozen_hops(root)
+    views = hop_views(
         load_items(root),
         namer(index),
-        frozen_hops=state.frozen_hops(root),
+        frozen_hops=frozen,
         active=running_report(root),
         expiration=index.settings.expiration_timeout,
     )
+    named = {view.name for view in views}
+    views += [HopView(hop, HopState.FROZEN, (), "", 0.0) for hop in frozen - named]
+    return sorted(views, key=lambda view: view.name.casefold())
 
 
 def queued_for_connector(store: Store, name: str) -> int:
