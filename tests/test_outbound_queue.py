@@ -199,7 +199,8 @@ def test_permanent_failure_bounces_with_a_report(postroom: Smtp, internet: Inter
     assert internet["reject"].host in fields["Remote-MTA"]
     wait_for(lambda: queue_empty(postroom.store))
     assert internet["reject"].received == []
-    assert events(postroom.store, "bounced")[0].recipients == ("nobody@reject.test",)
+    bounced = wait_for(lambda: events(postroom.store, "bounced"), what="the bounce logged")
+    assert bounced[0].recipients == ("nobody@reject.test",)
 
 
 def test_one_message_split_per_hop_each_fate_once(postroom: Smtp, internet: Internet) -> None:
@@ -243,7 +244,7 @@ def test_delay_warning_once_then_ndr_at_expiry(
         [fields] = report(notes[1])
         assert fields["Action"] == "failed" and fields["Status"] == "4.4.7"
         wait_for(lambda: queue_empty(store))
-        assert events(store, "expired")
+        wait_for(lambda: events(store, "expired"), what="the expiry logged")
         assert internet["drop"].received == []
     finally:
         running.service.stop()
@@ -367,7 +368,7 @@ def test_delete_with_ndr_by_a_running_queue(postroom: Smtp, internet: Internet) 
     [fields] = report(notice)
     assert fields["Action"] == "failed" and fields["Status"] == "5.3.0"
     wait_for(lambda: queue_empty(postroom.store))
-    assert events(postroom.store, "deleted")
+    wait_for(lambda: events(postroom.store, "deleted"), what="the deletion logged")
 
 
 def test_requests_without_a_running_queue(store: Store, internet: Internet) -> None:
