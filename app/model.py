@@ -75,6 +75,14 @@ class Recipient:
     target: str | None = None
     members: tuple[str, ...] = ()
     has_password: bool = False
+    imap_enabled: bool = True
+    """A user may read mail over IMAP4 (Exchange Features › Protocols)."""
+    pop3_enabled: bool = True
+    """A user may read mail over POP3."""
+    quota_warn: int | None = None
+    """Storage Limits › Issue warning at, in KiB; None: the Mailbox Store's default; 0: none."""
+    quota_prohibit: int | None = None
+    """Storage Limits › Prohibit send and receive at, in KiB; None: the store's default; 0: none."""
     id: int | None = None
     usn: int = 0
     stamped_usn: int | None = None

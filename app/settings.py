@@ -1,4 +1,4 @@
-"""Service settings (SMTP virtual server, DNS, console), stored in the database with defaults."""
+"""Service settings (SMTP, IMAP4, POP3, DNS, console), stored in the database with defaults."""
 
 from __future__ import annotations
 
@@ -78,6 +78,28 @@ def _submission_listen(value: Any) -> list[str]:
                 "127.0.0.1:2587, or off to turn submission off."
             ) from None
     return result
+
+
+def _optional_listen(default_port: int, example: str) -> Callable[[Any], list[str]]:
+    """Listen addresses that may be empty (``off``): a protocol's plain or TLS listeners."""
+
+    def parse(value: Any) -> list[str]:
+        if not isinstance(value, list) and str(value).strip().lower() in ("", "off"):
+            return []
+        result = []
+        for item in value if isinstance(value, list) else str(value).split(","):
+            if not str(item).strip():
+                continue
+            try:
+                result.append(format_host_port(*parse_host_port(str(item), default_port)))
+            except PostroomError:
+                raise PostroomError(
+                    f"'{str(item).strip()}' is not a listen address. Write HOST:PORT, e.g. "
+                    f"{example}, or off for none."
+                ) from None
+        return result
+
+    return parse
 
 
 def _int_between(low: int, high: int) -> Callable[[Any], int]:
@@ -231,6 +253,68 @@ def _address_or_empty(value: Any) -> str:
     return addressing.normalize_smtp_address(text) if text else ""
 
 
+# -- filtering (rspamd) -------------------------------------------------------------------------
+
+FAILURE_ACTIONS = ("tempfail", "accept")
+
+
+def _score(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise PostroomError(f"'{value}' is not a number; write a score such as 6 or 7.5.") from None
+    if number != number or not -1000 <= number <= 1000:
+        raise PostroomError(f"{value} is out of range: use a score from -1000 to 1000.")
+    return number
+
+
+def _failure_action(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in FAILURE_ACTIONS:
+        raise PostroomError(
+            f"'{value}' is not a failure action: write tempfail (451, the sender retries) or "
+            "accept (delivered, marked unscanned)."
+        )
+    return text
+
+
+def _dnsbl_zones(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else str(value).replace(",", " ").split()
+    result = []
+    for item in items:
+        text = str(item).strip().rstrip(".")
+        try:
+            zone = addressing.normalize_domain(text)
+        except PostroomError:
+            raise PostroomError(
+                f"'{item}' is not a DNS block list: give its zone, e.g. zen.spamhaus.org."
+            ) from None
+        if zone not in result:
+            result.append(zone)
+    return result
+
+
+def _blocked_senders(value: Any) -> list[str]:
+    """Addresses (user@example.org) and domains (example.org or @example.org), lower case."""
+    items = value if isinstance(value, list) else str(value).replace(",", " ").split()
+    result = []
+    for item in items:
+        text = str(item).strip()
+        try:
+            if "@" in text.lstrip("@"):
+                entry = addressing.normalize_smtp_address(text).lower()
+            else:
+                entry = addressing.normalize_domain(text.removeprefix("@"))
+        except PostroomError:
+            raise PostroomError(
+                f"'{item}' is not an address or a domain: write user@example.org, "
+                "example.org or @example.org."
+            ) from None
+        if entry not in result:
+            result.append(entry)
+    return result
+
+
 def _setting(
     default: Any,
     parse: Callable[[Any], Any],
@@ -311,6 +395,49 @@ class Settings:
     )
     outbound_port: int = _setting(25, _int_between(1, 65_535), "TCP port of DNS-routed delivery")
     ndr_copy_to: str = _setting("", _address_or_empty, "Address sent a copy of every NDR")
+    # IMAP4 and POP3 are served by Dovecot under Postroom's control (app/dovecot).
+    imap_enabled: bool = _setting(
+        True, _bool, "Dovecot serves IMAP4 (Default IMAP4 Virtual Server)"
+    )
+    imap_listen: list[str] = _setting(
+        ["127.0.0.1:1143"], _optional_listen(143, "127.0.0.1:1143"), "IMAP4 addresses (STARTTLS)"
+    )
+    imaps_listen: list[str] = _setting(
+        [], _optional_listen(993, "0.0.0.0:993"), "IMAP4 over TLS addresses; empty: none"
+    )
+    imap_tls_required: bool = _setting(False, _bool, "IMAP4 logins need TLS (not on loopback)")
+    pop3_enabled: bool = _setting(True, _bool, "Dovecot serves POP3 (Default POP3 Virtual Server)")
+    pop3_listen: list[str] = _setting(
+        ["127.0.0.1:1110"], _optional_listen(110, "127.0.0.1:1110"), "POP3 addresses (STLS)"
+    )
+    pop3s_listen: list[str] = _setting(
+        [], _optional_listen(995, "0.0.0.0:995"), "POP3 over TLS addresses; empty: none"
+    )
+    pop3_tls_required: bool = _setting(False, _bool, "POP3 logins need TLS (not on loopback)")
+    mailbox_warn_default: int = _setting(
+        0, _int_between(0, 2**32), "Mailbox Store: issue warning at (KiB; 0: no limit)"
+    )
+    mailbox_prohibit_default: int = _setting(
+        0, _int_between(0, 2**32), "Mailbox Store: prohibit send and receive at (KiB; 0: none)"
+    )
+    # Filtering: rspamd run by Postroom scans mail arriving on SMTP (app/filtering).
+    filtering: bool = _setting(False, _bool, "Scan incoming mail with rspamd (on/off)")
+    filter_reject_score: float = _setting(15.0, _score, "Refuse mail scoring this (550 5.7.1)")
+    filter_junk_score: float = _setting(6.0, _score, "File mail scoring this in Junk")
+    filter_failure_action: str = _setting(
+        "tempfail", _failure_action, "When rspamd does not answer: tempfail (451) or accept"
+    )
+    filter_timeout: int = _setting(20, _int_between(1, 600), "Seconds to wait for rspamd")
+    filter_max_size: int = _setting(
+        20 * MIB, _int_between(1024, 2**31 - 1), "Bytes; larger mail is not scanned (marked)"
+    )
+    filter_dnsbl: list[str] = _setting([], _dnsbl_zones, "DNS block lists (zones; empty: none)")
+    blocked_senders: list[str] = _setting(
+        [], _blocked_senders, "Senders refused at MAIL FROM (addresses or domains)"
+    )
+    dmarc_reject: bool = _setting(True, _bool, "Refuse mail failing DMARC with p=reject")
+    rspamd_port: int = _setting(0, _int_between(0, 65_535), "rspamd's loopback port (0: free)")
+    rspamd_binary: str = _setting("rspamd", _text, "The rspamd program (name or path)")
 
     @property
     def host_name(self) -> str:
@@ -363,11 +490,31 @@ def check_settings(settings: Settings) -> None:
             f"longer than the delay notification ({describe_duration(settings.delay_notification)})"
             ": lengthen expiration_timeout or shorten delay_notification."
         )
+    if settings.filter_reject_score < settings.filter_junk_score:
+        raise PostroomError(
+            f"The reject score ({settings.filter_reject_score:g}) may not be below the Junk "
+            f"score ({settings.filter_junk_score:g}): raise filter_reject_score or lower "
+            "filter_junk_score."
+        )
     if settings.outbound_connections_per_domain > settings.outbound_connections:
         raise PostroomError(
             f"The outbound connections per domain ({settings.outbound_connections_per_domain}) "
             f"may not exceed the outbound connection limit ({settings.outbound_connections}): "
             "lower outbound_connections_per_domain or raise outbound_connections."
+        )
+    for name in ("imap", "pop3"):
+        if getattr(settings, f"{name}_enabled") and not (
+            getattr(settings, f"{name}_listen") or getattr(settings, f"{name}s_listen")
+        ):
+            raise PostroomError(
+                f"{name.upper()} is on but has no listen address: set {name}_listen (or "
+                f"{name}s_listen), or turn it off with {name}_enabled off."
+            )
+    warn, prohibit = settings.mailbox_warn_default, settings.mailbox_prohibit_default
+    if warn and prohibit and warn > prohibit:
+        raise PostroomError(
+            f"The default warning limit ({warn} KiB) is above the default prohibit limit "
+            f"({prohibit} KiB): lower mailbox_warn_default or raise mailbox_prohibit_default."
         )
 
 

@@ -26,11 +26,11 @@ def test_user_gets_a_maildir_and_a_default_display_name(store: Store) -> None:
     assert attrs["mailNickname"] == "markc" and "user" in attrs["objectClass"]
 
 
-def test_password_is_stored_as_a_scrypt_hash(store: Store) -> None:
+def test_password_is_stored_as_an_argon2id_hash(store: Store) -> None:
     recipients.create_recipient(store, "ann", password="correct horse")
     with store.read() as conn:
         stored = rows.password_hash(conn, "ann")
-    assert stored is not None and stored.startswith("scrypt$") and "correct" not in stored
+    assert stored is not None and stored.startswith("$argon2id$") and "correct" not in stored
     assert verify_password("correct horse", stored)
     assert not verify_password("wrong", stored)
     recipients.edit_recipient(store, "ann", password=None)

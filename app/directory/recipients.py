@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from app.directory import addressing
-from app.directory.passwords import hash_password
+from app.directory.passwords import hash_password, needs_rehash, verify_password
 from app.errors import ConflictError, NotFoundError, PostroomError
 from app.mailstore import maildir
 from app.model import (
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 _ALIAS = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._'-]{0,62}[A-Za-z0-9_'-])?")
 MAX_ATTRIBUTE_LENGTH = 256
 KEEP = object()
+MAX_MAILBOX_LIMIT_KIB = 2**32  # 4 TiB
 
 
 def check_alias(alias: str) -> str:
@@ -193,9 +194,15 @@ def edit_recipient(
     members: Sequence[str] | None = None,
     password: str | None | object = KEEP,
     auto_update: bool | None = None,
+    imap_enabled: bool | None = None,
+    pop3_enabled: bool | None = None,
+    quota_warn: int | None | object = KEEP,
+    quota_prohibit: int | None | object = KEEP,
 ) -> Recipient:
     """Change a recipient. ``attributes`` are merged ('' removes one); ``password=None`` clears it.
 
+    ``imap_enabled`` / ``pop3_enabled`` (None keeps them) and the mailbox limits in KiB
+    (``KEEP`` keeps one, None takes the Mailbox Store's default, 0 is no limit) are a user's.
     The change takes a new change number, so the Recipient Update Service looks at it again.
     """
     with store.write() as conn:
@@ -215,6 +222,7 @@ def edit_recipient(
             auto_update=old.auto_update if auto_update is None else auto_update,
             modified=now(),
         )
+        new = _with_mail_access(new, imap_enabled, pop3_enabled, quota_warn, quota_prohibit)
         if members is not None:
             if old.kind != "group":
                 raise PostroomError("Only a group has members.")
@@ -233,6 +241,72 @@ def edit_recipient(
         if old.kind == "user" and renamed != old.alias:
             maildir.rename(store.paths.mailbox(old.alias), store.paths.mailbox(renamed))
         return _get(conn, renamed)
+
+
+def check_mailbox_limits(quota_warn: int | None, quota_prohibit: int | None) -> None:
+    """Refuse a limit that is not a whole number of KiB from 0 (none) to 4 TiB, or a warning
+    above the prohibit limit (None, the store's default, is checked where defaults are known)."""
+    for name, value in (("warning", quota_warn), ("prohibit", quota_prohibit)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PostroomError(f"The {name} limit '{value}' is not a whole number of KiB.")
+        if not 0 <= value <= MAX_MAILBOX_LIMIT_KIB:
+            raise PostroomError(
+                f"The {name} limit {value} KiB is out of range: use 0 (no limit) to "
+                f"{MAX_MAILBOX_LIMIT_KIB} KiB (4 TiB)."
+            )
+    if quota_warn and quota_prohibit and quota_warn > quota_prohibit:
+        raise PostroomError(
+            f"The warning limit ({quota_warn} KiB) is above the prohibit limit "
+            f"({quota_prohibit} KiB): lower the warning or raise the prohibit limit."
+        )
+
+
+def _with_mail_access(
+    recipient: Recipient,
+    imap_enabled: bool | None,
+    pop3_enabled: bool | None,
+    quota_warn: int | None | object,
+    quota_prohibit: int | None | object,
+) -> Recipient:
+    changes: dict[str, object] = {}
+    if imap_enabled is not None:
+        changes["imap_enabled"] = bool(imap_enabled)
+    if pop3_enabled is not None:
+        changes["pop3_enabled"] = bool(pop3_enabled)
+    if quota_warn is not KEEP:
+        changes["quota_warn"] = quota_warn
+    if quota_prohibit is not KEEP:
+        changes["quota_prohibit"] = quota_prohibit
+    if not changes:
+        return recipient
+    if recipient.kind != "user":
+        raise PostroomError(
+            "Only a user has a mailbox: protocols and mailbox limits are a user's settings."
+        )
+    updated = dataclasses.replace(recipient, **changes)  # type: ignore[arg-type]
+    check_mailbox_limits(updated.quota_warn, updated.quota_prohibit)
+    return updated
+
+
+def set_password(store: Store, alias: str, password: str | None) -> Recipient:
+    """Set (or with None clear) a user's password; IMAP, POP3 and SMTP AUTH take it at once."""
+    return edit_recipient(store, alias, password=password)
+
+
+def rehash_password(store: Store, alias: str, password: str, stored: str) -> bool:
+    """After ``password`` verified against ``stored``: replace an older hash (scrypt) with an
+    ARGON2ID one, which Dovecot verifies too. False if nothing needed doing or the hash changed
+    meanwhile (a password change wins)."""
+    if not needs_rehash(stored) or not verify_password(password, stored):
+        return False
+    fresh = hash_password(password)
+    with store.write() as conn:
+        replaced = rows.replace_password_hash(conn, alias, stored, fresh)
+    if replaced:
+        log.info("re-hashed the password of %s as ARGON2ID", alias)
+    return replaced
 
 
 def delete_recipient(store: Store, alias: str) -> None:
@@ -379,10 +453,16 @@ def save_recipient(
     auto_update: bool | None = None,
     addresses: Sequence[ProxyAddress] | None = None,
     member_of: Sequence[str] | None = None,
+    imap_enabled: bool | None = None,
+    pop3_enabled: bool | None = None,
+    quota_warn: int | None | object = KEEP,
+    quota_prohibit: int | None | object = KEEP,
+    password: str | None | object = KEEP,
 ) -> Recipient:
     """Store what a recipient's property sheet changed in one transaction: all of it, or (when
     anything is refused) none of it. ``None`` leaves a part as it is; ``attributes`` are merged
-    as in ``edit_recipient``; ``member_of`` is the complete list of groups it belongs to."""
+    as in ``edit_recipient``; ``member_of`` is the complete list of groups it belongs to; the
+    protocols, limits and password are as in ``edit_recipient``."""
     with store.write() as conn:
         recipient = _get(conn, alias)
         if member_of is not None:
@@ -397,6 +477,11 @@ def save_recipient(
             target=target,
             members=members,
             auto_update=auto_update,
+            imap_enabled=imap_enabled,
+            pop3_enabled=pop3_enabled,
+            quota_warn=quota_warn,
+            quota_prohibit=quota_prohibit,
+            password=password,
         )
         return _get(conn, new_alias.strip() if new_alias is not None else recipient.alias)
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from app.directory.passwords import verify_password
+from app.directory import recipients
+from app.directory.passwords import needs_rehash, verify_password
 from app.errors import PostroomError
 from app.outbound.envelope import notify_text
 from app.smtp import delivery
@@ -491,7 +492,14 @@ class SmtpHandler:
     def _check_password(self, alias: str, secret: str) -> bool:
         with self._store.read() as conn:
             stored = directory_rows.password_hash(conn, alias)
-        return verify_password(secret, stored)
+        if not verify_password(secret, stored):
+            return False
+        if stored and needs_rehash(stored):  # an older scrypt hash becomes one Dovecot reads
+            try:
+                recipients.rehash_password(self._store, alias, secret, stored)
+            except PostroomError as error:
+                log.warning("could not re-hash the password of %s: %s", alias, error)
+        return True
 
     # -- events ----------------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ from app.store.errors import translated
 
 _COLUMNS = (
     "id, alias, object_class, attributes, target, password_hash IS NOT NULL AS has_password,"
-    " auto_update, usn, stamped_usn, created, modified"
+    " auto_update, imap_enabled, pop3_enabled, quota_warn, quota_prohibit, usn, stamped_usn,"
+    " created, modified"
 )
 
 
@@ -27,6 +28,10 @@ def _recipient(row: sqlite3.Row, addresses: list[ProxyAddress], members: list[st
         target=row["target"],
         members=tuple(members),
         has_password=bool(row["has_password"]),
+        imap_enabled=bool(row["imap_enabled"]),
+        pop3_enabled=bool(row["pop3_enabled"]),
+        quota_warn=row["quota_warn"],
+        quota_prohibit=row["quota_prohibit"],
         id=row["id"],
         usn=row["usn"],
         stamped_usn=row["stamped_usn"],
@@ -110,8 +115,9 @@ def insert_recipient(
     with translated():
         cursor = conn.execute(
             "INSERT INTO recipients (alias, object_class, attributes, target, password_hash,"
-            " auto_update, usn, stamped_usn, created, modified)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " auto_update, imap_enabled, pop3_enabled, quota_warn, quota_prohibit, usn,"
+            " stamped_usn, created, modified)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 recipient.alias,
                 recipient.kind,
@@ -119,6 +125,10 @@ def insert_recipient(
                 recipient.target,
                 password_hash,
                 int(recipient.auto_update),
+                int(recipient.imap_enabled),
+                int(recipient.pop3_enabled),
+                recipient.quota_warn,
+                recipient.quota_prohibit,
                 usn,
                 recipient.stamped_usn,
                 recipient.created,
@@ -129,19 +139,25 @@ def insert_recipient(
 
 
 def update_recipient(conn: Connection, recipient: Recipient, usn: int) -> None:
-    """Write the recipient's own fields (not its addresses, members or password).
+    """Write the recipient's own fields, its protocols and mailbox limits among them (not its
+    addresses, members or password).
 
     ``ConstraintError`` if another recipient has the alias.
     """
     with translated():
         conn.execute(
             "UPDATE recipients SET alias = ?, attributes = ?, target = ?, auto_update = ?,"
+            " imap_enabled = ?, pop3_enabled = ?, quota_warn = ?, quota_prohibit = ?,"
             " usn = ?, modified = ? WHERE id = ?",
             (
                 recipient.alias,
                 json.dumps(dict(recipient.attributes), sort_keys=True),
                 recipient.target,
                 int(recipient.auto_update),
+                int(recipient.imap_enabled),
+                int(recipient.pop3_enabled),
+                recipient.quota_warn,
+                recipient.quota_prohibit,
                 usn,
                 recipient.modified,
                 recipient.id,
@@ -153,6 +169,21 @@ def set_password_hash(conn: Connection, recipient_id: int, password_hash: str | 
     conn.execute(
         "UPDATE recipients SET password_hash = ? WHERE id = ?", (password_hash, recipient_id)
     )
+
+
+def replace_password_hash(conn: Connection, alias: str, old: str, new: str) -> bool:
+    """Swap the user's hash ``old`` for ``new``; False if it changed meanwhile (then kept)."""
+    cursor = conn.execute(
+        "UPDATE recipients SET password_hash = ? WHERE alias = ? AND password_hash = ?",
+        (new, alias, old),
+    )
+    return cursor.rowcount == 1
+
+
+def dovecot_user(conn: Connection, login: str) -> dict[str, object] | None:
+    """The ``dovecot_users`` row for a login name (case-insensitive), as Dovecot reads it."""
+    row = conn.execute("SELECT * FROM dovecot_users WHERE login = ?", (login,)).fetchone()
+    return None if row is None else dict(row)
 
 
 def password_hash(conn: Connection, alias: str) -> str | None:

@@ -181,4 +181,49 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (connector_id, position)
     );
     """,
+    # 4: IMAP4 / POP3 per user and mailbox limits (issue 13), and the view Dovecot reads.
+    """
+    ALTER TABLE recipients ADD COLUMN imap_enabled INTEGER NOT NULL DEFAULT 1
+        CHECK (imap_enabled IN (0, 1));
+    ALTER TABLE recipients ADD COLUMN pop3_enabled INTEGER NOT NULL DEFAULT 1
+        CHECK (pop3_enabled IN (0, 1));
+    -- KiB; NULL: the Mailbox Store's default (settings mailbox_*_default); 0: no limit.
+    ALTER TABLE recipients ADD COLUMN quota_warn INTEGER CHECK (quota_warn >= 0);
+    ALTER TABLE recipients ADD COLUMN quota_prohibit INTEGER CHECK (quota_prohibit >= 0);
+
+    -- dovecot_users: what Dovecot's passdb and userdb read (app/dovecot writes the queries).
+    -- A stable interface: columns are only ever added. One row per name a user logs in with:
+    -- each of the user's SMTP addresses and the alias (compare with = , which is
+    -- case-insensitive here; Dovecot passes the name lower-cased).
+    --   login     the name typed at LOGIN / USER
+    --   user      the mailbox's name: the alias, lower-case; its Maildir is <data>/mailboxes/<user>
+    --   password  {ARGON2ID}$argon2id$...; NULL when the user has no password Dovecot can check
+    --             (none set, or an older scrypt hash not yet re-hashed by an SMTP AUTH login)
+    --   imap, pop3         1 when the user may use the protocol, else 0
+    --   quota_warn_kib, quota_kib  the effective limits in KiB (0: none)
+    --   quota_rule         Dovecot's quota_rule for quota_kib
+    CREATE VIEW dovecot_users AS
+    WITH users AS (
+        SELECT r.id, lower(r.alias) AS user,
+               CASE WHEN r.password_hash LIKE '$argon2id$%'
+                    THEN '{ARGON2ID}' || r.password_hash END AS password,
+               r.imap_enabled AS imap, r.pop3_enabled AS pop3,
+               coalesce(r.quota_warn, (SELECT CAST(value AS INTEGER) FROM settings
+                                       WHERE key = 'mailbox_warn_default'), 0) AS quota_warn_kib,
+               coalesce(r.quota_prohibit, (SELECT CAST(value AS INTEGER) FROM settings
+                                           WHERE key = 'mailbox_prohibit_default'), 0) AS quota_kib
+        FROM recipients r WHERE r.object_class = 'user'
+    ),
+    logins AS (
+        SELECT p.address AS login, p.recipient_id AS id FROM proxy_addresses p
+        WHERE p.type = 'SMTP'
+        UNION ALL
+        SELECT alias AS login, id FROM recipients WHERE object_class = 'user'
+    )
+    SELECT l.login AS login, u.user AS user, u.password AS password, u.imap AS imap,
+           u.pop3 AS pop3, u.quota_warn_kib AS quota_warn_kib, u.quota_kib AS quota_kib,
+           CASE WHEN u.quota_kib > 0 THEN '*:storage=' || u.quota_kib || 'K'
+                ELSE '*:ignore' END AS quota_rule
+    FROM logins l JOIN users u ON u.id = l.id;
+    """,
 ]
