@@ -19,6 +19,7 @@ from app.cli import main
 from app.settings import format_host_port, load_settings, save_settings
 from app.store import Store
 from tests.conftest import ROOT
+from tests.dkim_support import published_dkim
 from tests.dns_responder import DnsResponder, Mode, serving
 
 
@@ -255,11 +256,12 @@ def test_a_shared_domain_with_no_route_onward_is_an_error(
 
 
 def test_a_smart_host_elsewhere_is_a_route_onward(
-    capsys: pytest.CaptureFixture[str], configured: Store, data_dir: Path
+    capsys: pytest.CaptureFixture[str], configured: Store, data_dir: Path, responder: DnsResponder
 ) -> None:
     policies.add_rule(configured, "Default Policy", "@shared.example", responsible=False)
     save_settings(configured, smart_host="relay.partner.example:25")
-    report = run_json(capsys, data_dir)
+    with published_dkim(responder, configured):
+        report = run_json(capsys, data_dir)
     assert report["exit"] == 0 and report["status"] == "ok"
     example, shared = report["domains"]
     assert example["route"] is None  # authoritative: no route onward needed
@@ -281,21 +283,22 @@ def test_a_smart_host_elsewhere_is_a_route_onward(
 
 
 def test_without_domains_checks_every_hosted_domain(
-    capsys: pytest.CaptureFixture[str], configured: Store, data_dir: Path
+    capsys: pytest.CaptureFixture[str], configured: Store, data_dir: Path, responder: DnsResponder
 ) -> None:
     policies.create_policy(configured, "Books", "(department=Books)")
     policies.add_rule(configured, "Books", "%g.%s@bücher.example")
     policies.add_rule(configured, "Default Policy", "@good.example")
     policies.add_rule(configured, "Default Policy", "@nomx.example", enabled=False)
     policies.add_rule(configured, "Books", "X400:c=DE;a= ;p=Books;", type_="X400")
-    report = run_json(capsys, data_dir)
+    with published_dkim(responder, configured):
+        report = run_json(capsys, data_dir)
+        status, out, _ = run(capsys, data_dir)
     assert [d["domain"] for d in report["domains"]] == [
         "example.com",
         "good.example",
         "bücher.example",
     ]
     assert report["status"] == "ok" and report["exit"] == 0
-    status, out, _ = run(capsys, data_dir)
     assert status == 0
     assert "No hosted domains" not in out
 

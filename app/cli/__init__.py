@@ -14,7 +14,17 @@ from app.cli.common import Context, fail
 from app.errors import PostroomError
 
 # Each module registers its subcommand with ``register(subparsers)``.
-COMMAND_MODULES = ("policy", "recipient", "dns", "rus", "serve", "smtp", "connector", "queue")
+COMMAND_MODULES = (
+    "policy",
+    "recipient",
+    "dns",
+    "rus",
+    "serve",
+    "smtp",
+    "connector",
+    "queue",
+    "dkim",
+)
 
 # Where a console registers itself (ui/ does in pyproject.toml); the command never names one.
 CONSOLE_GROUP = "postroom.console"

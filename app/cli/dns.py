@@ -11,6 +11,8 @@ from typing import Any
 from app.cli.common import Context, add_json_flag, emit, fail, table
 from app.connectors.catalog import list_connectors
 from app.directory import addressing
+from app.dkim.catalog import prepare_keys
+from app.dkim.published import expectations
 from app.dns.findings import CheckResult, Status
 from app.dns.health import DnsReport, run_checks, summary_status
 from app.dns.lookup import DnsConfig, parse_nameserver
@@ -34,9 +36,9 @@ def register(subparsers: Any) -> None:
     commands = parser.add_subparsers(dest="dns_command", metavar="ACTION", required=True)
     p = commands.add_parser(
         "check",
-        help="check MX, SPF and DMARC of each domain, the route onward of each shared "
+        help="check MX, SPF, DMARC and DKIM of each domain, the route onward of each shared "
         "domain, and this server's name and reverse DNS",
-        description="Check MX, SPF and DMARC of each domain, the route onward of each "
+        description="Check MX, SPF, DMARC and DKIM of each domain, the route onward of each "
         "shared-namespace domain (the check 'route'), and this server's addresses and reverse "
         "DNS; say what record to add or what to change for each problem. Exit status: 0 when no "
         "check is an error (warnings and checks DNS could not answer are listed but do not "
@@ -70,7 +72,7 @@ def check_command(args: argparse.Namespace, context: Context) -> int:
         config = dataclasses.replace(config, nameservers=given)
     hosted = hosted_domains(list_policies(store))
     domains = list(args.domains) or [domain.domain for domain in hosted]
-    report = run_checks(domains, config)
+    report = run_checks(domains, config, dkim=expectations(prepare_keys(store)))
     shared = {domain.domain for domain in hosted if not domain.responsible}
     connectors = list_connectors(store)
     routes = find_routes(

@@ -302,11 +302,18 @@ def _check_key_file(path: Path, recorded: str) -> tuple[str, str]:
 
 @contextlib.contextmanager
 def _locked(paths: DataPaths) -> Iterator[None]:
-    """One writer of ``<data>/dkim/`` at a time, across processes (CLI, console, serve)."""
-    paths.dkim.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(paths.dkim / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    """One writer of ``<data>/dkim/`` at a time, across processes (CLI, console, serve); a
+    failed write inside becomes a ``DkimError`` that says what to fix."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+        paths.dkim.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(paths.dkim / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise DkimError(
+            f"Cannot write DKIM keys under {paths.dkim}: {error.strerror or error}; fix the "
+            "folder's permissions (it must belong to the user running Postroom)."
+        ) from error

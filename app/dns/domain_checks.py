@@ -1,13 +1,15 @@
-"""A hosted domain's DNS checks: its MX names this server, and its SPF and DMARC records."""
+"""A hosted domain's DNS checks: its MX names this server, its SPF, DMARC and DKIM records."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import dns.name
 import dns.rdatatype
 import dns.rdtypes.ANY.TXT
 
+from app.dns.dkim_records import DkimExpectation, dkim_result
 from app.dns.findings import PUBLIC_NAME_UNSET, CheckResult, Status, unknown_result
 from app.dns.lookup import (
     DnsConfig,
@@ -33,12 +35,17 @@ from app.dns.records import (
 log = logging.getLogger(__name__)
 
 
-def check_domain(domain: str, config: DnsConfig) -> list[CheckResult]:
-    """Check that mail for a hosted domain reaches this server and is protected by SPF and DMARC.
+def check_domain(
+    domain: str, config: DnsConfig, dkim: Sequence[DkimExpectation] = ()
+) -> list[CheckResult]:
+    """Check that mail for a hosted domain reaches this server and is protected by SPF and DMARC,
+    and that each of its DKIM keys (``dkim``: none for a domain Postroom does not sign) is
+    published.
 
     Blocks on DNS (up to ``config.lifetime`` per query): call it off the GUI thread.
     """
-    return _DomainChecks(domain_name(domain), config, Lookup(config)).run()
+    checks = _DomainChecks(domain_name(domain), config, Lookup(config))
+    return [*checks.run(), *(dkim_result(checks.name, key, checks.lookup) for key in dkim)]
 
 
 def _texts(result: QueryResult) -> list[str]:

@@ -30,7 +30,8 @@ class CheckResult:
 
     #: The domain as shown to people (U-label), or this server's name for server checks.
     domain: str
-    #: Short id: mx, mx-target, null-mx, spf, dmarc, route, server-a, server-aaaa, ptr-v4, ptr-v6.
+    #: Short id: mx, mx-target, null-mx, spf, dmarc, dkim, dkim-pending, route, server-a,
+    #: server-aaaa, ptr-v4, ptr-v6.
     check: str
     status: Status
     #: One line saying what was found.

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from app.dns.dkim_records import DkimExpectation
 from app.dns.domain_checks import check_domain
 from app.dns.findings import CheckResult, Status
 from app.dns.lookup import DnsConfig, ascii_domain
@@ -71,8 +72,16 @@ class DnsReport:
         return summary_status(self.results)
 
 
-def run_checks(domains: Iterable[str], config: DnsConfig, *, server: bool = True) -> DnsReport:
+def run_checks(
+    domains: Iterable[str],
+    config: DnsConfig,
+    *,
+    server: bool = True,
+    dkim: Mapping[str, Sequence[DkimExpectation]] | None = None,
+) -> DnsReport:
     """Check each domain (duplicates once) and, with ``server``, this server, a few at a time.
+
+    ``dkim`` gives the DKIM keys to check per domain (A-labels); a domain not in it has none.
 
     Refuses a name that is not a domain (``PostroomError``) before asking DNS anything.
     Blocks on DNS from the calling thread and a small pool of its own: never call it on the GUI
@@ -82,7 +91,9 @@ def run_checks(domains: Iterable[str], config: DnsConfig, *, server: bool = True
     with ThreadPoolExecutor(
         max_workers=min(_MAX_WORKERS, len(keys) + 1), thread_name_prefix="dns-check"
     ) as pool:
-        futures = {key: pool.submit(check_domain, key, config) for key in keys}
+        futures = {
+            key: pool.submit(check_domain, key, config, (dkim or {}).get(key, ())) for key in keys
+        }
         server_future = pool.submit(check_server, config) if server else None
         results = {key: tuple(future.result()) for key, future in futures.items()}
         server_results = tuple(server_future.result()) if server_future is not None else ()
@@ -104,7 +115,12 @@ class DnsHealthCache:
         self._server: CheckedResults | None = None
 
     def check(
-        self, domains: Iterable[str], config: DnsConfig, *, server: bool = True
+        self,
+        domains: Iterable[str],
+        config: DnsConfig,
+        *,
+        server: bool = True,
+        dkim: Mapping[str, Sequence[DkimExpectation]] | None = None,
     ) -> dict[str, list[CheckResult]]:
         """Check ``domains`` (and, with ``server``, this server) now and cache the results.
 
@@ -113,7 +129,7 @@ class DnsHealthCache:
         Worker thread only: blocks for up to a few DNS lifetimes.
         """
         given = list(domains)
-        report = run_checks(given, config, server=server)
+        report = run_checks(given, config, server=server, dkim=dkim)
         self.remember(report)
         return {domain: list(report.domains[ascii_domain(domain)]) for domain in given}
 

@@ -36,6 +36,13 @@ def quoted_txt(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def split_txt(text: str, size: int = 255) -> str:
+    """``text`` as quoted character-strings of at most ``size`` bytes each (RFC 1035 §3.3.14),
+    for a record too long for one, such as a DKIM key; receivers join them (RFC 6376 §3.6.2.2)."""
+    chunks = [text[start : start + size] for start in range(0, len(text), size)] or [""]
+    return " ".join(quoted_txt(chunk) for chunk in chunks)
+
+
 def address_records(owner: dns.name.Name, addresses: Iterable[str]) -> str:
     """The A and AAAA zone-file lines giving ``owner`` these addresses, one per line."""
     lines = []
