@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import PostroomError
+from app.mailstore import ownership
 
 SUBFOLDERS = ("tmp", "new", "cur")
 
@@ -28,6 +29,8 @@ def ensure(path: Path) -> Path:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for sub in SUBFOLDERS:
             (path / sub).mkdir(mode=0o700, exist_ok=True)
+        for made in (path, *(path / sub for sub in SUBFOLDERS)):
+            ownership.claim(made)  # Dovecot's mail user when Postroom runs as root
     except OSError as error:
         raise PostroomError(
             f"Cannot create the mailbox folder {path}: {error.strerror or error}. "
@@ -134,6 +137,8 @@ def stage(tmp_dir: Path, final_dir: Path, data: bytes) -> StagedFile:
     tmp = tmp_dir / name
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
+        if final_dir.name == "new":
+            ownership.claim_fd(fd)
         view = memoryview(data)
         while view:
             written = os.write(fd, view)

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from app.errors import PostroomError
-from app.mailstore import maildir
+from app.mailstore import maildir, ownership
 
 LENGTH = struct.Struct("!I")
 JOB = struct.Struct("!QH")
@@ -107,6 +107,8 @@ def _write(tmp: Path, final: Path, data: bytes) -> tuple[maildir.StagedFile, int
         fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     item = maildir.StagedFile(tmp / name, final / name)
     try:
+        if final.name == "new":  # a Maildir's: Dovecot's mail user owns it when we are root
+            ownership.claim_fd(fd)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
