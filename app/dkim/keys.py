@@ -136,12 +136,18 @@ def rotate(
     """Make a new key for ``domain`` to sign with once its record is in DNS; returns the keys.
 
     With ``force`` the domain signs with the new key at once (the pending one if a rotation is
-    already waiting and its file is sound): the way out when the signing key was damaged or lost.
+    already waiting and its file is sound): the way out when the signing key or the state file
+    was damaged or lost.
     Without it, a second rotation while one waits for its record is refused.
     """
     with _locked(paths):
         folder = _folder(paths, domain)
-        state = _read_state(folder)
+        try:
+            state = _read_state(folder)
+        except DkimError:
+            if not force:
+                raise
+            state = None  # the way out of a damaged state file: a fresh key
         if state is None:
             selector = _make_key(folder, today)
             _write_state(folder, _State(selector, None))
@@ -211,8 +217,8 @@ def _read_state(folder: Path) -> _State | None:
         return None
     except (OSError, ValueError) as error:
         raise DkimError(
-            f"The DKIM state file {path} cannot be read ({error}); restore it from a backup "
-            'or write {"signing": "SELECTOR", "pending": null} naming a key file beside it.'
+            f"The DKIM state file {path} cannot be read ({error}); restore it from a backup, "
+            f"or make a new key with postroom dkim rotate {folder.name} --force."
         ) from None
     signing = data.get("signing") if isinstance(data, dict) else None
     pending = data.get("pending") if isinstance(data, dict) else None
@@ -221,7 +227,7 @@ def _read_state(folder: Path) -> _State | None:
     ):
         raise DkimError(
             f"The DKIM state file {path} does not name a signing selector; restore it from a "
-            'backup or write {"signing": "SELECTOR", "pending": null} naming a key file beside it.'
+            f"backup, or make a new key with postroom dkim rotate {folder.name} --force."
         )
     return _State(signing, pending)
 
