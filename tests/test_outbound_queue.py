@@ -464,3 +464,29 @@ def test_ndr_copy_goes_to_the_configured_address(store: Store, internet: Interne
         assert report(copy)[0]["Action"] == "failed"
     finally:
         running.service.stop()
+
+
+def test_local_delivery_that_fails_waits_and_is_retried(postroom: Smtp, internet: Internet) -> None:
+    # The sender's Maildir cannot take the NDR (its tmp/ is a file: as root, permissions
+    # would not stop us); the notification waits in the "Local delivery" queue, then arrives.
+    blocker = postroom.store.paths.mailbox("jsmith") / "tmp"
+    blocker.rmdir()
+    blocker.write_text("in the way")
+    send(postroom, "nobody@reject.test", subject="Blocked")
+
+    def waiting_locally() -> bool:
+        items = load_items(postroom.store.paths.queue)
+        return any(
+            item.entry.sender == "" and item.state.attempts >= 1 and item.state.last_error
+            for item in items
+        )
+
+    wait_for(waiting_locally, what="the NDR deferred in the Local delivery queue")
+    hops = control.snapshot(postroom.store)
+    assert [hop.name for hop in hops] == ["Local delivery"]
+    assert "mailbox could not be written" in hops[0].last_error
+    blocker.unlink()
+    blocker.mkdir()
+    [notice] = wait_for(lambda: notices(postroom), what="the NDR after the retry")
+    assert "Blocked" in notice["Subject"]
+    wait_for(lambda: queue_empty(postroom.store))
