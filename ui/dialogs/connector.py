@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
     QPushButton,
     QRadioButton,
     QVBoxLayout,
@@ -34,8 +33,8 @@ from app.errors import PostroomError
 from app.model import AddressSpace, ConnectorTls, SmartHost, SmtpConnector
 from app.store import Store
 from ui import icons, messages
+from ui.dialogs.details import DetailsPage
 from ui.dialogs.property_sheet import PropertyPage, PropertySheet
-from ui.formatting import local_time
 from ui.models.connectors import AddressSpaceModel
 from ui.widgets import buddy_label, list_view, ok_cancel
 
@@ -360,43 +359,6 @@ class AdvancedPage(PropertyPage[SmtpConnector]):
         )
 
 
-class DetailsPage(PropertyPage[SmtpConnector]):
-    """Created and modified times, and the administrative note."""
-
-    title = "Details"
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.created = QLabel(self)
-        self.created.setObjectName("created")
-        self.modified = QLabel(self)
-        self.modified.setObjectName("modified")
-        self.note = QPlainTextEdit(self)
-        self.note.setObjectName("note")
-        self.note.textChanged.connect(self._note_changed)
-        self._loaded_note = ""
-        form = QFormLayout()
-        form.addRow("Created:", self.created)
-        form.addRow("Last modified:", self.modified)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(buddy_label("&Administrative note:", self.note, self))
-        layout.addWidget(self.note, 1)
-
-    def _note_changed(self) -> None:
-        if self.note.toPlainText() != self._loaded_note:
-            self.changed.emit()
-
-    def load(self, obj: SmtpConnector) -> None:
-        self.created.setText(local_time(obj.created) or "Not yet created")
-        self.modified.setText(local_time(obj.modified) or "-")
-        self._loaded_note = obj.note
-        self.note.setPlainText(obj.note)
-
-    def apply(self, obj: SmtpConnector) -> SmtpConnector:
-        return dataclasses.replace(obj, note=self.note.toPlainText())
-
-
 class ConnectorDialog(PropertySheet[SmtpConnector]):
     """The property sheet of one SMTP connector (or of a new one, until OK creates it)."""
 
@@ -408,7 +370,7 @@ class ConnectorDialog(PropertySheet[SmtpConnector]):
         self.general = GeneralPage(self)
         self.address_space = AddressSpacePage(self)
         self.advanced = AdvancedPage(self)
-        self.details = DetailsPage(self)
+        self.details: DetailsPage[SmtpConnector] = DetailsPage(self)
         for page in (self.general, self.address_space, self.advanced, self.details):
             self.add_page(page)
         self.load_pages()

@@ -26,11 +26,11 @@ from app.store import Store
 from ui import icons, messages
 from ui.dialogs.address import CUSTOM, AddressTypeDialog, CustomAddressDialog, SmtpAddressDialog
 from ui.dialogs.address_list import AddressListPage
+from ui.dialogs.details import DetailsPage
 from ui.dialogs.filter_builder import FindRecipientsDialog
 from ui.dialogs.property_sheet import PropertyPage, PropertySheet
-from ui.formatting import local_time, shown_address
+from ui.formatting import shown_address
 from ui.models.rules import RuleListModel, RuleRow
-from ui.widgets import buddy_label
 
 log = logging.getLogger(__name__)
 
@@ -230,43 +230,6 @@ class EmailAddressesPage(AddressListPage[RecipientPolicy, RuleRow]):
             self.rules.replace(row, edited)
 
 
-class DetailsPage(PropertyPage[RecipientPolicy]):
-    """Created and modified times, and the administrative note."""
-
-    title = "Details"
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.created = QLabel(self)
-        self.modified = QLabel(self)
-        self.created.setObjectName("created")
-        self.modified.setObjectName("modified")
-        self.note = QPlainTextEdit(self)
-        self.note.setObjectName("note")
-        self.note.textChanged.connect(self._note_changed)
-        self._loaded_note = ""
-        form = QFormLayout()
-        form.addRow("Created:", self.created)
-        form.addRow("Last modified:", self.modified)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(buddy_label("&Administrative note:", self.note, self))
-        layout.addWidget(self.note, 1)
-
-    def _note_changed(self) -> None:
-        if self.note.toPlainText() != self._loaded_note:
-            self.changed.emit()
-
-    def load(self, obj: RecipientPolicy) -> None:
-        self.created.setText(local_time(obj.created) or "Not yet created")
-        self.modified.setText(local_time(obj.modified) or "-")
-        self._loaded_note = obj.note
-        self.note.setPlainText(obj.note)
-
-    def apply(self, obj: RecipientPolicy) -> RecipientPolicy:
-        return dataclasses.replace(obj, note=self.note.toPlainText())
-
-
 class PolicyDialog(PropertySheet[RecipientPolicy]):
     """The property sheet of one recipient policy (or of a new one, before it exists)."""
 
@@ -277,7 +240,7 @@ class PolicyDialog(PropertySheet[RecipientPolicy]):
         self.store = store
         self.general = GeneralPage(store, self)
         self.addresses = EmailAddressesPage(self)
-        self.details = DetailsPage(self)
+        self.details: DetailsPage[RecipientPolicy] = DetailsPage(self)
         for page in (self.general, self.addresses, self.details):
             self.add_page(page)
         self.load_pages()
