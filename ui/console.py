@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.store import Store
 from ui.actions import StandardActions
-from ui.services import RusBridge, SmtpBridge
+from ui.services import DovecotBridge, RusBridge, SmtpBridge
 from ui.tasks import TaskRunner
 from ui.watcher import ChangeWatcher
 
@@ -41,6 +41,7 @@ class Console(QObject):
         self.tasks = TaskRunner(self)
         self.watcher = ChangeWatcher(store, self)
         self.smtp = SmtpBridge(store, self)
+        self.dovecot = DovecotBridge(store, self)
         self.rus = RusBridge(store, self)
         self.standard_actions = StandardActions(self)
         self.window: QWidget | None = None
@@ -53,11 +54,12 @@ class Console(QObject):
         return self.store.paths.root
 
     def start(self, *, services: bool = True) -> None:
-        """Start watching for changes and, unless told not to, the RUS and SMTP services."""
+        """Start watching for changes and, unless told not to, the RUS, SMTP and Dovecot."""
         self.watcher.start()
         if services:
             self.rus.start()
             self.smtp.start_if_autostart()
+            self.dovecot.start_if_autostart()  # IMAP4 and POP3 beside SMTP
 
     def shutdown(self) -> None:
         """Stop the services and wait for background work; at exit only. A second call does
@@ -67,5 +69,6 @@ class Console(QObject):
         self.is_shut_down = True
         self.watcher.stop()
         self.smtp.shutdown()
+        self.dovecot.shutdown()
         self.rus.shutdown()
         self.tasks.shutdown()

@@ -1,4 +1,5 @@
-"""Qt adapters for the engine's background services: the Recipient Update Service and SMTP.
+"""Qt adapters for the engine's background services: the Recipient Update Service, SMTP, and
+Dovecot (IMAP4 and POP3).
 
 The services run on their own threads and call listeners there; each bridge turns those calls
 into queued Qt signals, so views and the status bar only ever see them on the GUI thread. No
@@ -16,6 +17,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from app import rus
+from app.dovecot.config import Listener
+from app.dovecot.service import DovecotService
 from app.errors import PostroomError
 from app.rus.schedule import Schedule, load_schedule
 from app.rus.service import RecipientUpdateService, RusEvent
@@ -321,6 +324,91 @@ class SmtpBridge(QObject):
         if self.state == "stopped" and self.last_error:
             text += " (could not start)"
         return text
+
+
+class DovecotBridge(QObject):
+    """The console's Dovecot (the Default IMAP4 and POP3 Virtual Servers), started beside SMTP.
+
+    ``state`` is 'stopped', 'starting', 'running' or 'stopping'. Start and stop run on a task
+    runner of their own, so waiting for Dovecot to listen never blocks the GUI thread. A Dovecot
+    that is missing or does not start leaves its one line in ``last_error`` (and ``failed``);
+    SMTP runs on.
+    """
+
+    state_changed = Signal()
+    failed = Signal(str)
+
+    def __init__(self, store: Store, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.tasks = TaskRunner(self, max_threads=1, keep_thread=True)
+        self.state = "stopped"
+        self.last_error = ""
+        self.listeners: list[Listener] = []
+        self.service = DovecotService(store)
+
+    def start_if_autostart(self) -> None:
+        if load_settings(self.store).autostart:
+            self.start()
+
+    def start(self) -> None:
+        """Start Dovecot (in the background); ``state_changed`` tells the outcome."""
+        if self.state != "stopped":
+            return
+        self.last_error = ""
+        self._set_state("starting")
+        self.tasks.submit(
+            "start Dovecot",
+            self.service.start,
+            on_success=self._started,
+            on_failure=self._start_failed,
+        )
+
+    def _started(self, listeners: list[Listener]) -> None:
+        self.listeners = list(listeners)
+        self._set_state("running" if listeners else "stopped")
+
+    def _start_failed(self, error: Exception) -> None:
+        self.last_error = str(error)
+        log.warning("%s", error)
+        self._set_state("stopped")
+        self.failed.emit(self.last_error)
+
+    def stop(self) -> None:
+        """Stop Dovecot and end its sessions (in the background)."""
+        if self.state != "running":
+            return
+        self._set_state("stopping")
+        self.tasks.submit(
+            "stop Dovecot", self.service.stop, on_success=lambda _result: self._stopped()
+        )
+
+    def _stopped(self) -> None:
+        self.listeners = []
+        self._set_state("stopped")
+
+    def shutdown(self) -> None:
+        """At exit: stop Dovecot on its thread and wait for that (the window is closed)."""
+        self.tasks.submit("stop Dovecot", self.service.stop)
+        self.tasks.wait()
+        self.tasks.shutdown()
+        self.listeners = []
+        self.state = "stopped"
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.state_changed.emit()
+
+    @property
+    def is_running(self) -> bool:
+        return self.state == "running"
+
+    def status_text(self) -> str:
+        if self.state == "running":
+            where = ", ".join(f"{item.host}:{item.port} ({item.name})" for item in self.listeners)
+            return f"IMAP4/POP3: running on {where}"
+        text = f"IMAP4/POP3: {self.state}"
+        return text + (" (could not start)" if self.last_error else "")
 
 
 def _start(service: Any) -> list[str]:

@@ -1,4 +1,4 @@
-"""``postroom serve``: the SMTP service (and the Recipient Update Service) until a signal."""
+"""``postroom serve``: SMTP, Dovecot (IMAP4, POP3) and the RUS until a signal."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from types import FrameType
 from typing import Any
 
 from app.cli.common import Context
+from app.dovecot.service import DovecotService
+from app.errors import PostroomError
 from app.rus import RecipientUpdateService
 from app.settings import format_host_port, parse_host_port
 from app.smtp.events import SmtpEvent
@@ -23,7 +25,7 @@ log = logging.getLogger(__name__)
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "serve",
-        help="run the SMTP service and the Recipient Update Service until SIGINT/SIGTERM",
+        help="run SMTP, Dovecot (IMAP4, POP3) and the Recipient Update Service until a signal",
     )
     parser.add_argument(
         "--listen",
@@ -91,12 +93,18 @@ def serve_command(args: argparse.Namespace, context: Context) -> int:
         print_queue=True,
     )
     rus: RecipientUpdateService | None = None
+    dovecot = DovecotService(store)
     try:
         service.start()
         for address in service.addresses:
             sys.stdout.write(f"listening on {address}\n")
         for address in service.submission_addresses:
             sys.stdout.write(f"listening on {address} (submission)\n")
+        try:
+            for item in dovecot.start():
+                sys.stdout.write(f"listening on {item.host}:{item.port} ({item.name})\n")
+        except PostroomError as error:
+            sys.stderr.write(f"{error}\n")  # one line; SMTP runs on without IMAP4 and POP3
         sys.stdout.flush()
         rus = RecipientUpdateService(store)
         rus.start()
@@ -105,6 +113,7 @@ def serve_command(args: argparse.Namespace, context: Context) -> int:
     finally:
         if rus is not None:
             rus.stop()
+        dovecot.stop()
         service.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

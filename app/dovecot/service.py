@@ -69,7 +69,8 @@ class DovecotService:
 
     def start(self) -> list[Listener]:
         """Start Dovecot and wait until it listens; where it listens (empty when IMAP4 and POP3
-        are both off, and nothing was started)."""
+        are both off, and nothing was started). Dovecot gets SIGTERM when the thread that
+        started it ends (``setpriv --pdeathsig``), so a killed Postroom leaves none behind."""
         with self._lock:
             if self.is_running:
                 return list(self._listeners)
@@ -86,9 +87,14 @@ class DovecotService:
                 return []
             self._prepare(settings)
             offset = self.paths.log.stat().st_size if self.paths.log.exists() else 0
+            command = [executable, "-F", "-c", str(self.paths.config)]
+            setpriv = shutil.which("setpriv", path=_SEARCH_PATH)
+            if setpriv is not None:
+                # Dovecot ends with the thread that started it, even if Postroom is killed.
+                command = [setpriv, "--pdeathsig", "TERM", "--", *command]
             with open(self.paths.startup_log, "wb") as output:
                 process = subprocess.Popen(
-                    [executable, "-F", "-c", str(self.paths.config)],
+                    command,
                     stdin=subprocess.DEVNULL,
                     stdout=output,
                     stderr=subprocess.STDOUT,
@@ -134,6 +140,13 @@ class DovecotService:
             for made in (folder, self.paths.state_dir):
                 made.mkdir(mode=0o700, parents=True, exist_ok=True)
             passages = (root.mailboxes, folder)
+            blocked = ownership.unreachable_ancestor(root.root)
+            if blocked is not None:
+                raise PostroomError(
+                    f"Dovecot's mail user cannot reach the data directory {root.root}: "
+                    f"{blocked} is closed to it. Use a data directory under a folder others "
+                    "may enter (e.g. /var/lib/postroom) or run Postroom as a user of its own."
+                )
             ownership.open_passage(root.root, passages)
             ownership.adopt(root.mailboxes)
             _write_private(self.paths.sql_config, config.render_sql(root))
@@ -207,8 +220,10 @@ def _last_problem(paths: DovecotPaths, offset: int) -> str | None:
         except OSError:
             continue
     problems = [match for line in lines if (match := _PROBLEM.search(line))]
-    fatal = [m for m in problems if m.group(1) != "Error"]
-    chosen = fatal or problems
+    # An Error line says what went wrong ("bind(127.0.0.1, 1143) failed: Address already in
+    # use"); the Fatal one after it often only that Dovecot gave up ("Failed to start listeners").
+    errors = [m for m in problems if m.group(1) == "Error"]
+    chosen = errors or problems
     return chosen[-1].group(2).strip() if chosen else None
 
 

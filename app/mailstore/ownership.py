@@ -86,6 +86,25 @@ def adopt(mailboxes: Path) -> int:
     return changed
 
 
+def unreachable_ancestor(path: Path) -> Path | None:
+    """The first folder above ``path`` that the mail owner may not enter (None: all open, or
+    there is no mail owner). ``open_passage`` opens ``path`` itself, never its parents."""
+    owner = mail_owner()
+    if owner is None:
+        return None
+    for folder in reversed(path.absolute().parents):
+        stat = folder.stat()
+        if stat.st_uid == owner.uid:
+            allowed = stat.st_mode & 0o100
+        elif stat.st_gid == owner.gid:
+            allowed = stat.st_mode & 0o010
+        else:
+            allowed = stat.st_mode & 0o001
+        if not allowed:
+            return folder
+    return None
+
+
 def open_passage(root: Path, folders: tuple[Path, ...]) -> None:
     """Let the mail owner's group enter ``root`` and ``folders`` (each inside ``root``), and no
     one else: group ``mail``, mode 0710. Nothing to do when there is no mail owner."""
