@@ -392,3 +392,19 @@ def test_serve_starts_dovecot_beside_smtp_and_stops_it(open_store: Store) -> Non
     code, _out, err = serve.finish(signal.SIGTERM)
     assert code == 0, err
     assert not _alive(pid)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the Maildirs to another user")
+def test_serve_says_in_one_line_why_imap_is_off_and_smtp_runs_on(
+    data_dir: Path, store: Store
+) -> None:
+    listen_on_free_ports(store)  # pytest's temporary folder (0700) is closed to the mail user
+    serve = Serve(data_dir, "--listen", "127.0.0.1:0", "--submission-listen", "127.0.0.1:0")
+    serve.wait_listening()
+    assert serve.process.stdout is not None
+    lines = [serve.process.stdout.readline().strip() for _ in range(2)]
+    assert lines[1].startswith("IMAP4 and POP3 are not served: Dovecot's mail user cannot reach")
+    with socket.create_connection(("127.0.0.1", serve.port), timeout=10) as smtp:
+        assert smtp.recv(100).startswith(b"220 ")
+    code, _out, err = serve.finish()
+    assert code == 0 and err == ""

@@ -104,7 +104,8 @@ def serve_command(args: argparse.Namespace, context: Context) -> int:
             for item in dovecot.start():
                 sys.stdout.write(f"listening on {item.host}:{item.port} ({item.name})\n")
         except PostroomError as error:
-            sys.stderr.write(f"{error}\n")  # one line; SMTP runs on without IMAP4 and POP3
+            # One line among the others, not an error of serve's: SMTP runs on without them.
+            sys.stdout.write(f"IMAP4 and POP3 are not served: {error}\n")
         sys.stdout.flush()
         rus = RecipientUpdateService(store)
         rus.start()
