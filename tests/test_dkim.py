@@ -640,3 +640,20 @@ def test_after_rotation_rspamd_signs_with_the_new_key_once_it_is_published(
         withdraw(responder, owner(new))
     assert not dkim.verify(received, dnsfunc=get_txt)
     assert dns.name.from_text(new.record_name) != dns.name.from_text(old.record_name)
+
+
+def test_keys_that_cannot_be_written_leave_mail_unsigned_and_rspamd_configured(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.paths.dkim.write_text("a file where the key folder belongs")
+    with pytest.raises(DkimError) as refused:
+        prepare_keys(store)
+    assert str(refused.value).startswith(f"Cannot write DKIM keys under {store.paths.dkim}: ")
+    assert "fix the folder's permissions" in str(refused.value)
+    with caplog.at_level(logging.WARNING, logger="app.dkim"):
+        conf = rspamd_dkim_signing_conf(store)
+    assert conf.endswith("domain {\n}\n")
+    cause, unsigned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert cause.startswith("DKIM: Cannot write DKIM keys under ")
+    assert unsigned.startswith("DKIM: mail from example.com goes out unsigned: ")
+    assert store.paths.dkim.read_text() == "a file where the key folder belongs"

@@ -12,12 +12,17 @@ from typing import TYPE_CHECKING
 import dns.reversename
 import pytest
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
 from app import policies
+from app.dkim.catalog import prepare_keys
+from app.dkim.keys import rotate
+from app.dkim.published import zone_line
 from app.settings import save_settings
 from app.store import Store
 from tests.conftest import ROOT
+from tests.dkim_support import owner, publish, published_dkim, withdraw
 from tests.dns_responder import DnsResponder, Mode, serving
 from tests.ui_support import (
     DialogDriver,
@@ -107,6 +112,18 @@ def domains_view(window: MainWindow) -> DomainsView:
     return view
 
 
+def domains_view_with_keys(qtbot: QtBot, window: MainWindow) -> DomainsView:
+    """The Domains view once its worker has read (or made) the DKIM keys of example.com."""
+    view = domains_view(window)
+    qtbot.waitUntil(lambda: "example.com" in view.dkim_keys, timeout=10_000)
+    return view
+
+
+def selector(store: Store) -> str:
+    [entry] = [e for e in prepare_keys(store) if e.domain == "example.com"]
+    return entry.keys[0].selector
+
+
 def shown_rows(window: MainWindow) -> list[list[str]]:
     proxy = window.proxy
     return [
@@ -133,15 +150,17 @@ def check_dns_from_the_toolbar(qtbot: QtBot, window: MainWindow, view: DomainsVi
 def test_every_domain_of_every_policy_with_its_type(
     qtbot: QtBot, window: MainWindow, hosted: Store, qtmodeltester
 ) -> None:  # type: ignore[no-untyped-def]
-    view = domains_view(window)
+    view = domains_view_with_keys(qtbot, window)
     qtmodeltester.check(view.list_model)
     unchecked = NOT_CHECKED_ROUTE.summary
+    dkim = f"{selector(hosted)}: not checked"
     assert shown_rows(window) == [
-        ["example.com", "Authoritative", "Partners, Default Policy", NOT_CHECKED, DELIVERED_HERE],
-        ["loop.example", "Shared namespace", "Partners", NOT_CHECKED, unchecked],
-        ["old.example", "Not accepted", "Default Policy", NOT_CHECKED, ""],
-        ["partner.example", "Shared namespace", "Partners", NOT_CHECKED, unchecked],
-    ]
+        ["example.com", "Authoritative", "Partners, Default Policy", NOT_CHECKED, DELIVERED_HERE,
+         dkim],
+        ["loop.example", "Shared namespace", "Partners", NOT_CHECKED, unchecked, ""],
+        ["old.example", "Not accepted", "Default Policy", NOT_CHECKED, "", ""],
+        ["partner.example", "Shared namespace", "Partners", NOT_CHECKED, unchecked, ""],
+    ]  # fmt: skip
     assert window.result.title.text() == "Domains     4 domains"
     assert window.node_of(DOMAINS).parent is window.node_of("recipients")
 
@@ -205,11 +224,15 @@ def test_check_dns_fills_the_dns_column_from_a_real_dns_server(
     qtbot: QtBot, window: MainWindow, hosted: Store, responder: DnsResponder, qtmodeltester
 ) -> None:  # type: ignore[no-untyped-def]
     use_dns(hosted, responder)
-    view = domains_view(window)
-    check_dns_from_the_toolbar(qtbot, window, view)
+    view = domains_view_with_keys(qtbot, window)
+    with published_dkim(responder, hosted):
+        check_dns_from_the_toolbar(qtbot, window, view)
     qtmodeltester.check(view.list_model)
     dns_column = {row[0]: row[3] for row in shown_rows(window)}
-    assert dns_column["example.com"] == "OK (4 checks)"
+    assert dns_column["example.com"] == "OK (5 checks)"
+    dkim_column = {row[0]: row[5] for row in shown_rows(window)}
+    assert dkim_column["example.com"] == f"{selector(hosted)}: published"
+    assert dkim_column["partner.example"] == ""  # shared: its other mail system signs
     assert dns_column["partner.example"] == (
         "Error: MX of partner.example names mx.partner.example (10), not this server "
         "(mail.example.org); its mail goes elsewhere."
@@ -234,13 +257,15 @@ def test_check_dns_from_the_context_menu_checks_the_selected_domain(
     qtbot: QtBot, window: MainWindow, hosted: Store, responder: DnsResponder
 ) -> None:
     use_dns(hosted, responder)
-    view = domains_view(window)
+    view = domains_view_with_keys(qtbot, window)
     menu = right_click_row(qtbot, window, "example.com")
-    assert menu_texts(menu) == ["Check DNS", "DNS Details...", "Refresh", "Properties"]
-    with qtbot.waitSignal(view.checked, timeout=30_000):
+    assert menu_texts(menu) == [
+        "Check DNS", "DNS Details...", "Copy DNS Record", "Refresh", "Properties"
+    ]  # fmt: skip
+    with published_dkim(responder, hosted), qtbot.waitSignal(view.checked, timeout=30_000):
         click_menu_item(qtbot, menu, "Check DNS")
     dns_column = {row[0]: row[3] for row in shown_rows(window)}
-    assert dns_column["example.com"] == "OK (4 checks)"
+    assert dns_column["example.com"] == "OK (5 checks)"
     assert dns_column["partner.example"] == NOT_CHECKED
 
 
@@ -354,3 +379,82 @@ def test_right_click_on_the_node_offers_check_dns(qtbot: QtBot, window: MainWind
     menu = right_click_tree(qtbot, window, DOMAINS)
     assert menu_texts(menu) == ["Check DNS", "Refresh", "Export List..."]
     menu.close()
+
+
+# -- DKIM ----------------------------------------------------------------------------------------
+
+
+def test_dkim_column_says_the_record_is_missing_and_copy_dns_record_copies_it(
+    qtbot: QtBot, window: MainWindow, hosted: Store, responder: DnsResponder, qtmodeltester
+) -> None:  # type: ignore[no-untyped-def]
+    use_dns(hosted, responder)
+    view = domains_view_with_keys(qtbot, window)
+    check_dns_from_the_toolbar(qtbot, window, view)
+    qtmodeltester.check(view.list_model)
+    [key] = prepare_keys(hosted)[0].keys
+    assert cell(window, "example.com", DomainListModel.COL_DKIM) == (
+        f"{key.selector}: record missing"
+    )
+    icon = cell(window, "example.com", DomainListModel.COL_DKIM, Qt.ItemDataRole.DecorationRole)
+    assert icon is not None and not icon.isNull()
+    tip = cell(window, "example.com", DomainListModel.COL_DKIM, Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith(f"Signs with: {key.record_name} (rsa), record missing")
+    assert cell(window, "example.com", DomainListModel.COL_DNS).startswith(
+        f"Error: {key.record_name} does not exist"
+    )
+    # A shared domain has no key: nothing to copy, and the action says why.
+    select_row(qtbot, window, "partner.example")
+    assert not view.copy_record.isEnabled()
+    assert "only those have DKIM keys" in view.copy_record.toolTip()
+    QGuiApplication.clipboard().setText("before")
+    menu = right_click_row(qtbot, window, "example.com")
+    click_menu_item(qtbot, menu, "Copy DNS Record")
+    copied = QGuiApplication.clipboard().text()
+    assert copied == zone_line(key)
+    assert copied.startswith(f'{key.record_name}. 3600 IN TXT "v=DKIM1; k=rsa; p=')
+
+
+def test_a_damaged_key_shows_its_domain_unsigned_with_what_to_do(
+    qtbot: QtBot, window: MainWindow, store: Store
+) -> None:
+    [key] = prepare_keys(store)[0].keys
+    key.path.write_bytes(b"not a key")
+    view = domains_view_with_keys(qtbot, window)
+    assert cell(window, "example.com", DomainListModel.COL_DKIM) == (
+        "Unsigned: its DKIM key cannot be used"
+    )
+    tip = cell(window, "example.com", DomainListModel.COL_DKIM, Qt.ItemDataRole.ToolTipRole)
+    assert tip == (
+        f"DKIM: mail from example.com goes out unsigned: the key file {key.path} is damaged "
+        "(not a PEM private key); make a new key with postroom dkim rotate example.com --force "
+        "and publish its record."
+    )
+    assert cell(window, "example.com", 0, Qt.ItemDataRole.ToolTipRole) == tip
+    [row] = view.list_model.rows()
+    assert row.flagged
+    assert key.path.read_bytes() == b"not a key"  # shown, never replaced behind the admin's back
+    # The record of the damaged key is still known, so it can still be copied.
+    select_row(qtbot, window, "example.com")
+    assert view.copy_record.isEnabled()
+
+
+def test_a_rotation_shows_the_new_key_until_dns_has_its_record(
+    qtbot: QtBot, window: MainWindow, store: Store, responder: DnsResponder
+) -> None:
+    use_dns(store, responder)
+    [old] = prepare_keys(store)[0].keys
+    new = rotate(store.paths, "example.com")[1]
+    view = domains_view_with_keys(qtbot, window)
+    assert cell(window, "example.com", DomainListModel.COL_DKIM) == (
+        f"{old.selector}: not checked; new key {new.selector} waits for its record"
+    )
+    select_row(qtbot, window, "example.com")
+    view.copy_record.trigger()
+    assert QGuiApplication.clipboard().text() == f"{zone_line(old)}\n{zone_line(new)}"
+    publish(responder, owner(new), new.txt)
+    try:
+        check_dns_from_the_toolbar(qtbot, window, view)
+    finally:
+        withdraw(responder, owner(new))
+    assert cell(window, "example.com", DomainListModel.COL_DKIM) == f"{new.selector}: published"
+    assert [k.selector for k in prepare_keys(store)[0].keys] == [new.selector]

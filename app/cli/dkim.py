@@ -9,11 +9,10 @@ from typing import Any
 from app.cli.common import Context, add_json_flag, emit, table
 from app.directory import addressing
 from app.dkim.catalog import dkim_domains
-from app.dkim.keys import ALGORITHM, DkimKey, KeyRole, rotate
-from app.dkim.published import DomainStatus, KeyStatus, check_published
-from app.dns.dkim_records import Published, dkim_owner
-from app.dns.lookup import DnsConfig, ascii_domain, domain_name, parse_nameserver
-from app.dns.records import split_txt, zone_record
+from app.dkim.keys import ALGORITHM, KeyRole, rotate
+from app.dkim.published import DomainStatus, KeyStatus, check_published, zone_line
+from app.dns.dkim_records import Published
+from app.dns.lookup import DnsConfig, ascii_domain, parse_nameserver
 from app.dns.routes import dns_config_from_settings
 from app.errors import NotFoundError
 from app.settings import load_settings
@@ -124,13 +123,6 @@ def rotate_command(args: argparse.Namespace, context: Context) -> int:
 # --- text and JSON -------------------------------------------------------------------------------
 
 
-def record_line(key: DkimKey) -> str:
-    """The zone-file line publishing ``key``; "" when its record is unknown."""
-    if not key.txt:
-        return ""
-    return zone_record(dkim_owner(domain_name(key.domain), key.selector), "TXT", split_txt(key.txt))
-
-
 def domain_text(entry: DomainStatus) -> str:
     """What one domain signs with, each key's record state, and the records still to publish."""
     if entry.problem:
@@ -151,7 +143,7 @@ def domain_text(entry: DomainStatus) -> str:
                 else f"  problem: {key.problem}"
             )
         if key.txt and status.published is not Published.MATCHING:
-            lines += ["  publish:", f"    {record_line(key)}"]
+            lines += ["  publish:", f"    {zone_line(key)}"]
     return "\n".join(lines)
 
 
@@ -163,7 +155,7 @@ def key_json(status: KeyStatus) -> dict[str, Any]:
         "algorithm": key.algorithm,
         "txt": key.txt,
         "published": status.published.value,
-        "record": record_line(key),
+        "record": zone_line(key),
         "problem": key.problem,
     }
 

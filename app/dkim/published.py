@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from app.dkim.catalog import DomainKeys, prepare_keys, read_keys
 from app.dkim.keys import DkimKey, KeyRole, promote
-from app.dns.dkim_records import DkimExpectation, Published, find_published
+from app.dns.dkim_records import DkimExpectation, Published, dkim_owner, find_published
 from app.dns.lookup import DnsConfig, Lookup, domain_name
+from app.dns.records import split_txt, zone_record
 from app.store import Store
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,19 @@ class DomainStatus:
     @property
     def pending(self) -> KeyStatus | None:
         return next((s for s in self.keys if s.key.role is KeyRole.PENDING), None)
+
+
+def zone_line(key: DkimKey) -> str:
+    """The zone-file line publishing ``key``; "" when its record is unknown."""
+    if not key.txt:
+        return ""
+    owner = dkim_owner(domain_name(key.domain), key.selector)
+    return zone_record(owner, "TXT", split_txt(key.txt))
+
+
+def as_keys(status: DomainStatus) -> DomainKeys:
+    """The keys of a checked domain, without what DNS said."""
+    return DomainKeys(status.domain, tuple(s.key for s in status.keys), status.problem)
 
 
 def expectations(domains: list[DomainKeys]) -> dict[str, list[DkimExpectation]]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from app.dkim.catalog import DomainKeys, prepare_keys
+from app.dkim.catalog import DomainKeys, dkim_domains, prepare_keys, read_keys
+from app.dkim.keys import DkimError
 from app.settings import load_settings
 from app.store import Store
 
@@ -46,7 +47,12 @@ def rspamd_dkim_signing_conf(store: Store) -> str:
     that owns the data directory: the keys are readable by their owner only.
     """
     settings = load_settings(store)
-    domains = prepare_keys(store)
+    try:
+        domains = prepare_keys(store)
+    except DkimError as error:
+        # No new keys can be made: sign with the keys there are rather than not start.
+        log.warning("DKIM: %s", error)
+        domains = [read_keys(store, domain) for domain in dkim_domains(store)]
     for entry in domains:
         if entry.warning:
             log.warning("%s", entry.warning)

@@ -13,6 +13,10 @@ from PySide6.QtWidgets import QApplication, QStyle
 
 from app.connectors import display_pattern
 from app.directory import addressing
+from app.dkim.catalog import DomainKeys
+from app.dkim.keys import DkimKey, KeyRole
+from app.dkim.published import zone_line
+from app.dns.dkim_records import Published
 from app.dns.findings import CheckResult, Status
 from app.dns.health import CheckedResults
 from app.dns.routes import Route, RouteState
@@ -48,6 +52,8 @@ CHECK_TEXT = {
     "null-mx": "Null MX",
     "spf": "SPF",
     "dmarc": "DMARC",
+    "dkim": "DKIM",
+    "dkim-pending": "DKIM (new key)",
     "server-a": "This server: IPv4 address",
     "server-aaaa": "This server: IPv6 address",
     "ptr-v4": "This server: reverse DNS (IPv4)",
@@ -88,6 +94,96 @@ NOT_CHECKED_ROUTE = Route(
 )
 
 
+# -- DKIM ----------------------------------------------------------------------------------------
+
+PUBLISHED_TEXT = {
+    Published.MATCHING: "published",
+    Published.MISSING: "record missing",
+    Published.MISMATCHED: "record does not match",
+    Published.UNKNOWN: "DNS did not answer",
+}
+PUBLISHED_STATUS = {
+    Published.MATCHING: Status.OK,
+    Published.MISSING: Status.ERROR,
+    Published.MISMATCHED: Status.ERROR,
+    Published.UNKNOWN: Status.UNKNOWN,
+}
+
+
+@dataclass(frozen=True)
+class DkimCell:
+    """A signed domain's keys and, once DNS was asked, what it publishes for each selector."""
+
+    keys: DomainKeys
+    published: dict[str, Published] = field(default_factory=dict)
+
+    @property
+    def signing(self) -> DkimKey | None:
+        """The signing key as stored, sound or not."""
+        return next((k for k in self.keys.keys if k.role is KeyRole.SIGNING), None)
+
+    @property
+    def pending(self) -> DkimKey | None:
+        return self.keys.pending
+
+    @property
+    def unsigned(self) -> str:
+        """Why its mail goes out unsigned; "" when it is signed."""
+        return self.keys.warning
+
+    @property
+    def status(self) -> Status | None:
+        """The signing key's state as a check status; None before DNS was asked."""
+        if self.unsigned:
+            return Status.ERROR
+        key = self.signing
+        if key is None or key.selector not in self.published:
+            return None
+        return PUBLISHED_STATUS[self.published[key.selector]]
+
+    def records(self) -> str:
+        """The zone-file lines of the keys whose record is known: the signing key, then the new
+        one a rotation waits to see."""
+        return "\n".join(line for key in self.keys.keys if (line := zone_line(key)))
+
+
+def dkim_text(row: DomainRow) -> str:
+    """The DKIM column: the signing selector and its record, a waiting rotation, or why the
+    domain's mail goes out unsigned."""
+    cell = row.dkim
+    if cell is None:
+        return ""
+    if cell.unsigned:
+        return "Unsigned: its DKIM key cannot be used"
+    key = cell.signing
+    if key is None:
+        return ""
+    state = cell.published.get(key.selector)
+    text = f"{key.selector}: {PUBLISHED_TEXT[state] if state else 'not checked'}"
+    pending = cell.pending
+    if pending is not None:
+        text += f"; new key {pending.selector} waits for its record"
+    return text
+
+
+def dkim_tooltip(row: DomainRow) -> str | None:
+    cell = row.dkim
+    if cell is None:
+        return None
+    if cell.unsigned:
+        return cell.unsigned
+    lines = []
+    for key in cell.keys.keys:
+        state = cell.published.get(key.selector)
+        role = "Signs with" if key.role is KeyRole.SIGNING else "New key, waiting"
+        seen = PUBLISHED_TEXT[state] if state else "not checked (use Check DNS)"
+        lines.append(f"{role}: {key.record_name} ({key.algorithm}), {seen}")
+        if key.problem:
+            lines.append(f"Problem: {key.problem}")
+    lines.append("Copy DNS Record copies the TXT records to publish.")
+    return "\n".join(lines)
+
+
 # -- the Domains list --------------------------------------------------------------------------
 
 
@@ -108,6 +204,8 @@ class DomainRow:
     unselected_in: tuple[str, ...] = field(default=())
     #: Relay domains and connector address spaces: the connectors that name the pattern.
     connectors: tuple[str, ...] = field(default=())
+    #: Domains Postroom signs for: their DKIM keys (None until read, and for the others).
+    dkim: DkimCell | None = None
 
     @property
     def hosted(self) -> bool:
@@ -129,6 +227,8 @@ class DomainRow:
             return True
         if not self.hosted:
             return self.route is not None and self.route.state is RouteState.NONE
+        if self.dkim is not None and self.dkim.unsigned:
+            return True
         return self.kind == "shared" and (self.route is None or not self.route.ok)
 
     def flag_text(self) -> str:
@@ -144,6 +244,8 @@ class DomainRow:
             return route.text
         if not self.hosted and self.route is not None:
             return self.route.text
+        if self.dkim is not None:
+            return self.dkim.unsigned
         return ""
 
     def route_text(self) -> str:
@@ -249,10 +351,10 @@ def dns_tooltip(row: DomainRow) -> str:
 
 
 class DomainListModel(RowTableModel[DomainRow]):
-    """Domains: Domain | Type | Policies | DNS | Route. GUI thread only."""
+    """Domains: Domain | Type | Policies | DNS | Route | DKIM. GUI thread only."""
 
-    COL_DOMAIN, COL_TYPE, COL_POLICIES, COL_DNS, COL_ROUTE = range(5)
-    HEADERS = ("Domain", "Type", "Policies", "DNS", "Route")
+    COL_DOMAIN, COL_TYPE, COL_POLICIES, COL_DNS, COL_ROUTE, COL_DKIM = range(6)
+    HEADERS = ("Domain", "Type", "Policies", "DNS", "Route", "DKIM")
 
     def key(self, row: DomainRow) -> Hashable:
         return row.domain
@@ -266,6 +368,8 @@ class DomainListModel(RowTableModel[DomainRow]):
             return ", ".join(row.policies)
         if column == self.COL_ROUTE:
             return row.route_text()
+        if column == self.COL_DKIM:
+            return dkim_text(row)
         return dns_text(row)
 
     def sort_value(self, row: DomainRow, column: int) -> Any:
@@ -274,6 +378,10 @@ class DomainListModel(RowTableModel[DomainRow]):
         if column == self.COL_DNS:
             order = {Status.ERROR: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.OK: 3}
             return order.get(row.status, 4) if row.status is not None else 4
+        if column == self.COL_DKIM:
+            order = {Status.ERROR: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.OK: 3}
+            status = row.dkim.status if row.dkim is not None else None
+            return (order.get(status, 4) if status is not None else 4, dkim_text(row))
         return super().sort_value(row, column)
 
     def decoration(self, row: DomainRow, column: int) -> Any:
@@ -286,6 +394,8 @@ class DomainListModel(RowTableModel[DomainRow]):
             return dns_tooltip(row)
         if column == self.COL_ROUTE and row.route is not None:
             return row.route.text
+        if column == self.COL_DKIM:
+            return dkim_tooltip(row)
         if column in (self.COL_DOMAIN, self.COL_TYPE) and row.flag_text():
             return row.flag_text()
         return None
@@ -299,6 +409,16 @@ class DomainListModel(RowTableModel[DomainRow]):
         ):
             row = self.row_object(index.row())
             return None if row.checking or not row.hosted else status_icon(row.status)
+        if (
+            role == Qt.ItemDataRole.DecorationRole
+            and index.isValid()
+            and index.column() == self.COL_DKIM
+            and index.row() < self.rowCount()
+        ):
+            cell = self.row_object(index.row()).dkim
+            if cell is None or cell.status is None:
+                return None
+            return status_icon(cell.status)
         return super().data(index, role)
 
 

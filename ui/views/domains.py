@@ -4,6 +4,10 @@ Check DNS runs the checks of ``app.dns.health`` on the console's task runner: th
 is read from the settings here on the GUI thread, ``DnsHealthCache.check`` and the route lookups
 run on a worker, and the results come back with the time they were taken. The list shows the
 cached results at once and never waits for DNS.
+
+The DKIM column: each refresh reads (and for a new domain makes) the DKIM keys on a worker; Check
+DNS also looks up their records there, which is when a rotation's new key starts signing. Copy
+DNS Record puts the records to publish on the clipboard.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QGuiApplication
 
 from app import policies
 from app.connectors.catalog import get_connector, list_connectors
+from app.dkim.catalog import DomainKeys, prepare_keys
+from app.dkim.published import DomainStatus, as_keys, check_published, expectations
+from app.dns.dkim_records import Published
 from app.dns.health import DnsHealthCache
 from app.dns.lookup import DnsConfig
 from app.dns.routes import (
@@ -35,6 +42,7 @@ from app.dns.routes import (
 from app.errors import PostroomError
 from app.model import ANY_DOMAIN, RecipientPolicy, SmtpConnector
 from app.settings import Settings, load_settings
+from app.store import Store
 from ui import messages
 from ui.actions import MenuEntry, make_action, set_enabled
 from ui.dialogs.connector import ConnectorDialog
@@ -43,6 +51,7 @@ from ui.dialogs.policy import PolicyDialog
 from ui.formatting import plural
 from ui.models.domains import (
     NOT_CHECKED_ROUTE,
+    DkimCell,
     DomainListModel,
     DomainRow,
     connector_rows,
@@ -70,26 +79,33 @@ def check_domains(
     config: DnsConfig,
     settings: Settings,
     connectors: list[SmtpConnector],
-) -> dict[str, Route]:
-    """Worker thread: check ``domains`` (and this server) into ``cache``, and find the route
-    onward of each ``shared`` domain (and connector address space) by DNS. Blocks on DNS for up
-    to a few lifetimes."""
+    store: Store,
+) -> tuple[dict[str, Route], list[DomainStatus]]:
+    """Worker thread: look up the DKIM records of ``domains`` (a rotation's new key signs once
+    its record is seen), check them (and this server) into ``cache``, and find the route onward
+    of each ``shared`` domain (and connector address space) by DNS. Blocks on DNS for up to a
+    few lifetimes."""
+    dkim: list[DomainStatus] = []
     if domains:
-        cache.check(domains, config)
-    return {
+        dkim = check_published(store, config, domains)
+        cache.check(domains, config, dkim=expectations([as_keys(status) for status in dkim]))
+    routes = {
         domain: find_route(domain, settings, connectors=connectors, config=config)
         for domain in shared
     }
+    return routes, dkim
 
 
 class DomainsView(ResultView):
     """The Domains node. The DNS results and routes live as long as the console window."""
 
     default_sort_column = DomainListModel.COL_DOMAIN
-    default_column_widths = (150, 150, 120, 150, 400)
+    default_column_widths = (150, 150, 120, 150, 400, 260)
 
     checked = Signal()
     """A DNS check ended (successfully or not); the cache and routes are up to date."""
+    dkim_read = Signal()
+    """The DKIM keys were read (or could not be); the DKIM column shows them."""
 
     def __init__(self, console: Console, node: Node) -> None:
         super().__init__(console, node)
@@ -102,6 +118,11 @@ class DomainsView(ResultView):
         self._settings: Settings | None = None
         self._connectors: list[SmtpConnector] = []
         self._selection: list[int] = []
+        self.dkim_keys: dict[str, DomainKeys] = {}
+        self.dkim_published: dict[str, dict[str, Published]] = {}
+        self.dkim_error = ""
+        self._dkim_reading = False
+        self._dkim_again = False
         self.check_dns = make_action(
             self,
             "Check &DNS",
@@ -116,8 +137,16 @@ class DomainsView(ResultView):
             None,
             "What DNS says about the domain, and which records to add",
         )
+        self.copy_record = make_action(
+            self,
+            "&Copy DNS Record",
+            None,
+            None,
+            "Copy the domain's DKIM TXT record (zone-file syntax) to publish in its DNS",
+        )
         self.check_dns.triggered.connect(lambda: self.start_check(self._selected_domains()))
         self.dns_details.triggered.connect(self._show_details)
+        self.copy_record.triggered.connect(self._copy_record)
         console.watcher.changed.connect(self.refresh)
 
     # -- list ------------------------------------------------------------------------------
@@ -133,6 +162,49 @@ class DomainsView(ResultView):
             messages.error(self.parent_widget, error)
             return
         self._show_rows()
+        self._read_dkim()
+
+    def _read_dkim(self) -> None:
+        """Read the DKIM keys on a worker (making keys for new domains); one read at a time."""
+        if self._dkim_reading:
+            self._dkim_again = True
+            return
+        self._dkim_reading = True
+        self.console.tasks.submit(
+            "read DKIM keys",
+            prepare_keys,
+            self.console.store,
+            on_success=self._dkim_done,
+            on_failure=self._dkim_failed,
+        )
+
+    def _dkim_done(self, entries: list[DomainKeys]) -> None:
+        self.dkim_keys = {entry.domain: entry for entry in entries}
+        self.dkim_error = ""
+        self._dkim_finished()
+
+    def _dkim_failed(self, error: Exception) -> None:
+        # Shown in the DKIM column rather than a box: a refresh runs at every store change.
+        self.dkim_error = str(error)
+        log.warning("cannot read the DKIM keys: %s", error)
+        self._dkim_finished()
+
+    def _dkim_finished(self) -> None:
+        self._dkim_reading = False
+        if self._dkim_again:
+            self._dkim_again = False
+            self._read_dkim()
+            return
+        self._show_rows()
+        self.dkim_read.emit()
+
+    def _dkim_cell(self, domain: str) -> DkimCell | None:
+        keys = self.dkim_keys.get(domain)
+        if keys is None:
+            if not self.dkim_error:
+                return None
+            keys = DomainKeys(domain, (), self.dkim_error)
+        return DkimCell(keys, self.dkim_published.get(domain, {}))
 
     def _show_rows(self) -> None:
         rows = []
@@ -158,6 +230,7 @@ class DomainsView(ResultView):
                     checking=row.domain in self.checking,
                     route=route,
                     unselected_in=row.unselected_in,
+                    dkim=self._dkim_cell(row.domain) if row.kind == "authoritative" else None,
                 )
             )
         self.list_model.set_rows(rows)
@@ -244,6 +317,13 @@ class DomainsView(ResultView):
             "DNS details are for the domains on policies; a connector's address space has "
             "only its route.",
         )
+        records = one.dkim.records() if one is not None and one.dkim is not None else ""
+        set_enabled(
+            self.copy_record,
+            bool(records),
+            "Select one domain Postroom is responsible for: only those have DKIM keys and a "
+            "record to publish.",
+        )
         if self.checking:
             set_enabled(self.check_dns, False, CHECK_RUNNING)
         else:
@@ -257,7 +337,15 @@ class DomainsView(ResultView):
         return [self.check_dns, None, self.std.refresh, self.std.export_list]
 
     def item_menu(self, rows: list[int]) -> list[MenuEntry]:
-        return [self.check_dns, self.dns_details, None, self.std.refresh, None, self.std.properties]
+        return [
+            self.check_dns,
+            self.dns_details,
+            self.copy_record,
+            None,
+            self.std.refresh,
+            None,
+            self.std.properties,
+        ]
 
     def toolbar_actions(self) -> list[QAction]:
         return [self.check_dns]
@@ -285,6 +373,13 @@ class DomainsView(ResultView):
         else:
             ConnectorDialog.edit(self.parent_widget, self.console.store, connector)
         self.refresh()
+
+    def _copy_record(self) -> None:
+        if len(self._selection) != 1:
+            return
+        cell = self.list_model.row_object(self._selection[0]).dkim
+        if cell is not None and cell.records():
+            QGuiApplication.clipboard().setText(cell.records())
 
     def _show_details(self) -> None:
         if len(self._selection) != 1:
@@ -336,13 +431,19 @@ class DomainsView(ResultView):
             config,
             settings,
             connectors,
-            on_success=lambda routes: self._check_done(domains, routes),
+            self.console.store,
+            on_success=lambda found: self._check_done(domains, *found),
             on_failure=lambda error: self._check_failed(domains, error),
         )
         return True
 
-    def _check_done(self, domains: list[str], routes: dict[str, Route]) -> None:
+    def _check_done(
+        self, domains: list[str], routes: dict[str, Route], dkim: list[DomainStatus]
+    ) -> None:
         self.routes.update(routes)
+        for status in dkim:
+            self.dkim_keys[status.domain] = as_keys(status)
+            self.dkim_published[status.domain] = {s.key.selector: s.published for s in status.keys}
         self.checking.difference_update(domains)
         self._show_rows()
         self.checked.emit()
