@@ -42,6 +42,11 @@ class DataPaths:
         return self.root / "dkim"
 
     @property
+    def rspamd(self) -> Path:
+        """rspamd's private configuration, database, run and log folders."""
+        return self.root / "rspamd"
+
+    @property
     def serve_lock(self) -> Path:
         return self.root / "serve.lock"
 

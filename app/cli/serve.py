@@ -100,6 +100,8 @@ def serve_command(args: argparse.Namespace, context: Context) -> int:
             sys.stdout.write(f"listening on {address}\n")
         for address in service.submission_addresses:
             sys.stdout.write(f"listening on {address} (submission)\n")
+        if service.rspamd is not None and service.rspamd.error:
+            sys.stderr.write(service.rspamd.error + "\n")  # one line; SMTP runs on
         try:
             for item in dovecot.start():
                 sys.stdout.write(f"listening on {item.host}:{item.port} ({item.name})\n")

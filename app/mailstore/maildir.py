@@ -23,14 +23,25 @@ _PID = os.getpid()
 _HOST = socket.gethostname().replace("/", r"\057").replace(":", r"\072") or "localhost"
 
 
+def subfolder(mailbox: Path, name: str) -> Path:
+    """A mailbox's Maildir++ folder (``.Junk`` for Junk); the mailbox itself for ''."""
+    return mailbox / f".{name}" if name else mailbox
+
+
 def ensure(path: Path) -> Path:
-    """Create the Maildir at ``path`` (mode 0700) if it is missing; return it."""
+    """Create the Maildir at ``path`` (mode 0700) if it is missing; return it. A Maildir++
+    folder (a name starting with '.') is made inside its mailbox, which is made too, and gets
+    the ``maildirfolder`` mark Dovecot and Courier look for."""
     try:
+        if path.name.startswith("."):
+            ensure(path.parent)
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for sub in SUBFOLDERS:
             (path / sub).mkdir(mode=0o700, exist_ok=True)
         for made in (path, *(path / sub for sub in SUBFOLDERS)):
             ownership.claim(made)  # Dovecot's mail user when Postroom runs as root
+        if path.name.startswith("."):
+            (path / "maildirfolder").touch(mode=0o600, exist_ok=True)
     except OSError as error:
         raise PostroomError(
             f"Cannot create the mailbox folder {path}: {error.strerror or error}. "

@@ -24,6 +24,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import app
+from app.mailstore import maildir
 from app.paths import DataPaths
 from app.queue import spool
 from app.smtp import writer
@@ -55,6 +56,7 @@ class Message:
     # RFC 3461 requests by remote target address: "notify" (NOTIFY's text) and "orcpt"
     # ("rfc822;user@example.com"), for the targets that have either.
     dsn: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    folder: str = ""  # the mailboxes' Maildir++ folder ("Junk"), '' for the Inbox
 
 
 @dataclass(frozen=True)
@@ -118,9 +120,9 @@ def queue_copy(message: Message) -> bytes:
 Folders = tuple[bytes, bytes]  # a tmp folder and its final folder, as os.fsencode gives them
 
 
-def mailbox_folders(paths: DataPaths, alias: str) -> Folders:
-    """A Maildir's ``tmp/`` and ``new/``."""
-    folder = paths.mailbox(alias)
+def mailbox_folders(paths: DataPaths, alias: str, name: str = "") -> Folders:
+    """A Maildir's ``tmp/`` and ``new/`` (of its Maildir++ folder ``name``, e.g. Junk)."""
+    folder = maildir.subfolder(paths.mailbox(alias), name)
     return os.fsencode(folder / "tmp"), os.fsencode(folder / "new")
 
 
@@ -143,9 +145,10 @@ def files_for(
         # No bare CR or LF was accepted, so this is lossless.
         body_lf = message.content.replace(b"\r\n", b"\n")
         for target in message.mailboxes:
-            found = folders.get(target.alias)
+            key = f"{target.alias}/{message.folder}" if message.folder else target.alias
+            found = folders.get(key)
             if found is None:
-                found = folders[target.alias] = mailbox_folders(paths, target.alias)
+                found = folders[key] = mailbox_folders(paths, target.alias, message.folder)
             files.append((*found, mailbox_copy(message, target, body_lf)))
     if message.remote:
         envelope = {

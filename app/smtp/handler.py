@@ -4,6 +4,7 @@ and their events."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import os
@@ -20,6 +21,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from app.directory import recipients
 from app.directory.passwords import needs_rehash, verify_password
 from app.errors import PostroomError
+from app.filtering.mail_filter import MailFilter, blocked_sender_reply
+from app.filtering.protocol import ScanRequest
 from app.outbound.envelope import notify_text
 from app.smtp import delivery
 from app.smtp.events import EventKind, EventRecorder, SmtpEvent
@@ -88,6 +91,11 @@ class Hooks:
     def __init__(self, core: SmtpHandler) -> None:
         self._core = core
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        return self._core.mail(server, envelope, address, options)
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -136,7 +144,9 @@ class SmtpHandler:
         executor: Executor,
         writer: delivery.DiskWriter,
         tls_context: Any,
+        mail_filter: MailFilter | None = None,
     ) -> None:
+        self._filter = mail_filter
         self._store = store
         self._router = router
         self._recorder = recorder
@@ -232,6 +242,21 @@ class SmtpHandler:
         connection = server.connection
         self._emit("rejected", connection, sender=_sender(sender), code=552, reason=reply[4:])
 
+    # -- MAIL ------------------------------------------------------------------------------
+
+    def mail(self, server: SMTP, envelope: Envelope, address: str, options: list[str]) -> str:
+        """MAIL FROM on SMTP: refused when the sender is on the blocked list."""
+        assert isinstance(server, PostroomSMTP)
+        refusal = blocked_sender_reply(self._router.index.settings, _sender(address))
+        if refusal:
+            self._emit(
+                "rejected", server.connection, sender=_sender(address), code=550, reason=refusal[4:]
+            )
+            return refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"  # aiosmtpd's own reply
+
     # -- RCPT ------------------------------------------------------------------------------
 
     async def rcpt(
@@ -298,6 +323,19 @@ class SmtpHandler:
         found = _MESSAGE_ID.search(content if end < 0 else content[: end + 2])
         message_id = found.group(1).strip().decode("utf-8", "replace")[:250] if found else ""
         message = self._message(server, session, envelope, content, message_id)
+        if self._filter is not None and self._router.index.settings.filtering:
+            refusal, message = await self._screen(server, session, message)
+            if refusal:
+                self._emit_message(
+                    "rejected",
+                    server,
+                    envelope,
+                    message_id,
+                    code=_code(refusal),
+                    reason=refusal[4:],
+                    queue_id=message.queue_id,
+                )
+                return refusal
         self.inflight += 1
         try:
             stored = await self._writer.store(message)
@@ -319,6 +357,31 @@ class SmtpHandler:
         server.connection.messages += 1
         self._report(server, envelope, message, stored)
         return f"250 2.0.0 Ok: queued as {message.queue_id}"
+
+    async def _screen(
+        self, server: PostroomSMTP, session: Session, message: delivery.Message
+    ) -> tuple[str, delivery.Message]:
+        """rspamd's say on a message: a refusal, or the message to store (headers added, and
+        the Junk folder when it is spam)."""
+        assert self._filter is not None
+        index = self._router.index
+        user = server.connection.user if session.authenticated else ""
+        request = ScanRequest(
+            client_ip=message.client_ip,
+            helo=message.helo,
+            sender=message.sender,
+            recipients=tuple(t.address for t in message.mailboxes + message.remote),
+            queue_id=message.queue_id,
+            host_name=message.host_name,
+            user=user,
+        )
+        outgoing = bool(user) or index.may_relay(message.client_ip, False)
+        outcome = await self._filter.check(request, message.content, index.settings, outgoing)
+        if outcome.verdict:
+            log.info("message %s: %s", message.queue_id, outcome.verdict)
+        if outcome.reply:
+            return outcome.reply, message
+        return "", dataclasses.replace(message, content=outcome.content, folder=outcome.folder)
 
     def _check_content(
         self, server: PostroomSMTP, envelope: PostroomEnvelope, content: bytes

@@ -16,6 +16,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from app.errors import PostroomError
+from app.filtering.mail_filter import MailFilter
+from app.filtering.supervisor import RspamdSupervisor
 from app.outbound.process import QueueProcess
 from app.settings import format_host_port, load_settings, parse_host_port
 from app.smtp import tls
@@ -168,6 +170,8 @@ class SmtpService:
         self._writer: DiskWriter | None = None
         self._paused = threading.Event()
         self._queue: QueueProcess | None = None
+        self._rspamd: RspamdSupervisor | None = None
+        self._filter: MailFilter | None = None
 
     # -- listeners -------------------------------------------------------------------------
 
@@ -219,6 +223,11 @@ class SmtpService:
         """The queue's process, while the service runs (it sends once it holds the lock)."""
         return self._queue
 
+    @property
+    def rspamd(self) -> RspamdSupervisor | None:
+        """The rspamd this service runs (when filtering was on at its start)."""
+        return self._rspamd
+
     def sessions(self) -> list[Connection]:
         """The clients connected now (a snapshot; any thread)."""
         return self._handler.connections() if self._handler else []
@@ -250,8 +259,19 @@ class SmtpService:
             self._recorder.start()
             self._executor = ThreadPoolExecutor(WORKER_THREADS, "postroom-smtp-worker")
             self._writer = DiskWriter(self._store.paths)
+            if settings.filtering:
+                # rspamd starts beside SMTP; until it answers, the failure action applies.
+                self._rspamd = RspamdSupervisor(self._store)
+                self._rspamd.start()
+                self._filter = MailFilter(self._rspamd)
             self._handler = SmtpHandler(
-                self._store, self._router, self._recorder, self._executor, self._writer, context
+                self._store,
+                self._router,
+                self._recorder,
+                self._executor,
+                self._writer,
+                context,
+                self._filter,
             )
             kinds = [False] * len(sockets) + [True] * len(submission)
             try:
@@ -329,8 +349,17 @@ class SmtpService:
                     controller.run(writer.detach(), timeout=60)
                 except Exception:
                     log.exception("could not stop the disk writer of %s", controller.listener)
+            if self._filter is not None:
+                try:
+                    controller.run(self._filter.detach(), timeout=5)
+                except Exception:
+                    log.exception("could not close the connections to rspamd")
             controller.stop()
         self._writer = None
+        self._filter = None
+        if self._rspamd is not None:
+            self._rspamd.stop()
+            self._rspamd = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

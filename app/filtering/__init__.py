@@ -1,0 +1,1 @@
+"""Spam and sender filtering: rspamd run by Postroom, and the verdicts on inbound mail."""
