@@ -420,6 +420,9 @@ class Settings:
     mailbox_prohibit_default: int = _setting(
         0, _int_between(0, 2**32), "Mailbox Store: prohibit send and receive at (KiB; 0: none)"
     )
+    mailbox_full_permanent: bool = _setting(
+        False, _bool, "Mail to a full mailbox: 552 5.2.2 (on, final) or 452 4.2.2 (off, retried)"
+    )
     # Filtering: rspamd run by Postroom scans mail arriving on SMTP (app/filtering).
     filtering: bool = _setting(False, _bool, "Scan incoming mail with rspamd (on/off)")
     filter_reject_score: float = _setting(15.0, _score, "Refuse mail scoring this (550 5.7.1)")

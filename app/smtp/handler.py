@@ -278,6 +278,9 @@ class SmtpHandler:
         decision = index.decide(address, may_relay=may_relay)
         if not isinstance(decision, Accept):
             return self._refuse_rcpt(server, envelope, address, decision.reply)
+        refusal = self._router.limit_refusal(decision, address)  # a full mailbox
+        if refusal:
+            return self._refuse_rcpt(server, envelope, address, refusal)
         if decision.route_domain:
             loop = asyncio.get_running_loop()
             refusal = await loop.run_in_executor(

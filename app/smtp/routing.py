@@ -16,6 +16,7 @@ from app import policies
 from app.directory import addressing, recipients
 from app.dns.routes import NoRoute, Route, RouteState, find_route, is_relay_domain
 from app.errors import PostroomError
+from app.mailstore.usage import KIB, MailboxUsage, limits_of
 from app.model import Recipient, RecipientKind, SmtpConnector
 from app.settings import Settings, load_settings
 from app.store import Store
@@ -23,6 +24,8 @@ from app.store import Store
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
+#: How often the sizes of mailboxes with a limit are looked at (a recount only when one changed).
+USAGE_SECONDS = 2.0
 _LOOP_CACHE_SECONDS = 30.0
 
 RELAY_DENIED = "550 5.7.1 Unable to relay"
@@ -116,6 +119,8 @@ class DirectoryIndex:
         self._relaying = any(connector.relay for connector in self.connectors)
         self.entries: dict[str, Entry] = {}
         self.addresses: dict[str, str] = {}
+        #: Each user's "prohibit send and receive" limit in KiB, only for users that have one.
+        self.limits: dict[str, int] = {}
         for person in people:
             key = person.alias.lower()
             self.entries[key] = Entry(
@@ -128,6 +133,9 @@ class DirectoryIndex:
             for proxy in person.addresses:
                 if proxy.type.upper() == "SMTP":
                     self.addresses[proxy.address.lower()] = key
+            limit = limits_of(person, settings).prohibit if person.kind == "user" else 0
+            if limit:
+                self.limits[key] = limit
         self.relay_networks = tuple(ipaddress.ip_network(n) for n in settings.relay_ips)
         self.postmaster_alias = self._postmaster_alias()
 
@@ -256,6 +264,8 @@ class Router:
         self._thread: threading.Thread | None = None
         self._loop_cache: dict[str, tuple[float, Route]] = {}
         self._loop_lock = threading.Lock()
+        self.usage = MailboxUsage(store.paths)
+        self._usage_due = 0.0
 
     def start(self) -> None:
         self._stop.clear()
@@ -275,15 +285,54 @@ class Router:
         self.index = DirectoryIndex.load(self._store)
         with self._loop_lock:
             self._loop_cache.clear()
+        self._usage_due = 0.0  # a new or changed limit is looked at now, not in 2 s
         log.info("directory index reloaded (change %d)", self.index.counter)
         return True
 
+    def refresh_usage(self) -> None:
+        """Recount the mailboxes that have a limit and changed (only those). Worker thread."""
+        self.usage.refresh(self.index.limits)
+        self._usage_due = time.monotonic() + USAGE_SECONDS
+
     def _watch(self) -> None:
+        self._refresh_usage_safely()
         while not self._stop.wait(self._poll):
             try:
                 self.refresh()
             except Exception:
                 log.exception("could not reload the directory index; keeping the previous one")
+            if time.monotonic() >= self._usage_due:
+                self._refresh_usage_safely()
+
+    def _refresh_usage_safely(self) -> None:
+        try:
+            self.refresh_usage()
+        except Exception:
+            log.exception("could not count the mailboxes' sizes; keeping the previous counts")
+            self._usage_due = time.monotonic() + USAGE_SECONDS
+
+    def limit_refusal(self, decision: Accept, address: str) -> str:
+        """'' when ``decision``'s mailboxes may take more mail, else the RCPT refusal: every
+        mailbox it delivers to is at its "prohibit send and receive" limit (a group's full
+        member does not hold up the others). No I/O: the sizes are the last counted."""
+        index = self.index
+        if not index.limits:
+            return ""
+        full = 0
+        limit = 0
+        for target in decision.targets:
+            if not isinstance(target, MailboxTarget):
+                return ""
+            limit = index.limits.get(target.alias.lower(), 0)
+            size = self.usage.size(target.alias) if limit else None
+            if size is None or size < limit * KIB:
+                return ""
+            full += 1
+        if not full:
+            return ""
+        code = "552 5.2.2" if index.settings.mailbox_full_permanent else "452 4.2.2"
+        what = "Mailbox full" if full == 1 else "Every mailbox it reaches is full"
+        return f"{code} <{address}>: {what}: over its limit of {limit:,} KB"
 
     def loop_check(self, domain: str, address: str) -> str:
         """'' when mail for ``address`` in the shared ``domain`` may be accepted to go onward,
