@@ -24,6 +24,9 @@ COMMAND_MODULES = (
     "connector",
     "queue",
     "dkim",
+    "imap",
+    "pop3",
+    "mailbox_store",
 )
 
 # Where a console registers itself (ui/ does in pyproject.toml); the command never names one.

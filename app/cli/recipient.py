@@ -9,7 +9,9 @@ from typing import Any
 from app.cli.common import Context, add_json_flag, emit, table
 from app.directory import recipients
 from app.errors import PostroomError
+from app.mailstore.usage import KIB, LimitState, limits_of, mailbox_size
 from app.model import SMTP, Recipient
+from app.settings import load_settings
 from app.store import Store
 
 
@@ -40,8 +42,30 @@ def register(subparsers: Any) -> None:
     _add_fields(p)
     p.add_argument("--clear-password", action="store_true", help="remove the user's password")
     p.add_argument("--auto-update", choices=["on", "off"])
+    p.add_argument("--imap", choices=["on", "off"], help="a user may read mail over IMAP4")
+    p.add_argument("--pop3", choices=["on", "off"], help="a user may read mail over POP3")
+    p.add_argument(
+        "--quota-warn",
+        metavar="KIB|default",
+        help="issue warning at this many KB (0: never; default: the Mailbox Store's)",
+    )
+    p.add_argument(
+        "--quota-prohibit",
+        metavar="KIB|default",
+        help="prohibit send and receive at this many KB (0: never; default: the store's)",
+    )
     add_json_flag(p)
     p.set_defaults(func=edit_command)
+
+    p = commands.add_parser(
+        "password",
+        help="set a user's password (read from standard input, one line)",
+        description="Reads the new password from standard input; IMAP4, POP3 and SMTP AUTH "
+        "take it at once.",
+    )
+    p.add_argument("alias")
+    add_json_flag(p)
+    p.set_defaults(func=password_command)
 
     p = commands.add_parser("delete", help="delete a recipient (a user's Maildir stays on disk)")
     p.add_argument("alias")
@@ -104,6 +128,57 @@ def _password(args: argparse.Namespace) -> str | None:
     return password
 
 
+def _on(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
+
+
+def _limit(option: str, value: str | None) -> int | None | object:
+    """A --quota-* value: KEEP when not given, None for 'default', else whole KiB."""
+    if value is None:
+        return recipients.KEEP
+    text = value.strip().lower()
+    if text == "default":
+        return None
+    try:
+        return int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise PostroomError(
+            f"{option} '{value}' is not a number of KB: write e.g. {option} 102400, "
+            f"{option} 0 for no limit, or {option} default for the Mailbox Store's."
+        ) from None
+
+
+def _read_password() -> str:
+    """One line of standard input, the new password (its line ending removed)."""
+    line = sys.stdin.readline()
+    password = line.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise PostroomError(
+            "No password was read from standard input: give the new password on one line "
+            "(postroom recipient edit ALIAS --clear-password removes it)."
+        )
+    return password
+
+
+def _over_limit_warning(store: Store, recipient: Recipient) -> str:
+    """A one-line warning when the user's mailbox is already over a limit just set."""
+    limits = limits_of(recipient, load_settings(store))
+    size = mailbox_size(store.paths.mailbox(recipient.alias))
+    state = limits.state(size)
+    if state is LimitState.UNDER:
+        return ""
+    held = f"{(size + KIB - 1) // KIB:,} KB"
+    if state is LimitState.PROHIBITED:
+        return (
+            f"warning: the mailbox of '{recipient.alias}' already holds {held}, over its "
+            f"prohibit limit of {limits.prohibit:,} KB: mail to it is refused until it is emptied."
+        )
+    return (
+        f"warning: the mailbox of '{recipient.alias}' already holds {held}, over its warning "
+        f"limit of {limits.warn:,} KB."
+    )
+
+
 def recipient_json(store: Store, recipient: Recipient) -> dict[str, Any]:
     data: dict[str, Any] = {
         "alias": recipient.alias,
@@ -123,6 +198,10 @@ def recipient_json(store: Store, recipient: Recipient) -> dict[str, Any]:
     if recipient.kind == "user":
         data["maildir"] = str(store.paths.mailbox(recipient.alias))
         data["has_password"] = recipient.has_password
+        data["imap_enabled"] = recipient.imap_enabled
+        data["pop3_enabled"] = recipient.pop3_enabled
+        data["quota_warn"] = recipient.quota_warn
+        data["quota_prohibit"] = recipient.quota_prohibit
     if recipient.kind == "contact":
         data["target"] = recipient.target
     if recipient.kind == "group":
@@ -142,6 +221,19 @@ def recipient_text(store: Store, recipient: Recipient) -> str:
     if recipient.kind == "user":
         lines.append(f"Maildir:      {store.paths.mailbox(recipient.alias)}")
         lines.append(f"Password:     {'set' if recipient.has_password else 'not set'}")
+        on = {True: "on", False: "off"}
+        lines.append(f"IMAP4:        {on[recipient.imap_enabled]}")
+        lines.append(f"POP3:         {on[recipient.pop3_enabled]}")
+        for label, own in (
+            ("Warning at:", recipient.quota_warn),
+            ("Prohibit at:", recipient.quota_prohibit),
+        ):
+            value = (
+                "the Mailbox Store's default"
+                if own is None
+                else (f"{own:,} KB" if own else "no limit")
+            )
+            lines.append(f"{label:<13} {value}")
     if recipient.kind == "contact":
         lines.append(f"Target:       {recipient.target}")
     if recipient.kind == "group":
@@ -204,8 +296,32 @@ def edit_command(args: argparse.Namespace, context: Context) -> int:
         members=args.member,
         password=password,
         auto_update=None if args.auto_update is None else args.auto_update == "on",
+        imap_enabled=_on(args.imap),
+        pop3_enabled=_on(args.pop3),
+        quota_warn=_limit("--quota-warn", args.quota_warn),
+        quota_prohibit=_limit("--quota-prohibit", args.quota_prohibit),
     )
+    if recipient.kind == "user" and (args.quota_warn or args.quota_prohibit):
+        # Exchange takes a limit below what the mailbox holds; the user is then over it.
+        warning = _over_limit_warning(store, recipient)
+        if warning:
+            print(f"postroom: {warning}", file=sys.stderr)
     return emit(args, f"Saved '{recipient.alias}'.", recipient_json(store, recipient))
+
+
+def password_command(args: argparse.Namespace, context: Context) -> int:
+    store = context.store()
+    recipient = recipients.get_recipient(store, args.alias)
+    if recipient.kind != "user":
+        raise PostroomError(
+            f"'{recipient.alias}' is a {recipient.kind}: only a user has a password."
+        )
+    recipient = recipients.set_password(store, recipient.alias, _read_password())
+    return emit(
+        args,
+        f"Set the password of '{recipient.alias}' (IMAP4, POP3 and SMTP AUTH take it at once).",
+        recipient_json(store, recipient),
+    )
 
 
 def delete_command(args: argparse.Namespace, context: Context) -> int:
