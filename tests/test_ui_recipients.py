@@ -4,24 +4,37 @@ recipient sheet, and the Recipient Update Service stamping what the console made
 from __future__ import annotations
 
 import csv
+import imaplib
 import mailbox
+import poplib
+import shutil
 import smtplib
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QHeaderView, QLineEdit, QWizard
+from PySide6.QtWidgets import QDialogButtonBox, QHeaderView, QLineEdit, QWizard
 from pytestqt.qtbot import QtBot
 
 from app import policies, rus
 from app.directory import passwords, recipients
 from app.model import DEFAULT_POLICY_NAME, SMTP, ProxyAddress, Recipient
 from app.rus.schedule import Schedule, save_schedule
-from app.settings import parse_host_port
+from app.settings import parse_host_port, save_settings
 from app.store import Store, directory
 from app.store.database import next_usn
+from tests.dovecot_support import PASSWORD as DOVECOT_PASSWORD
+from tests.dovecot_support import (
+    make_user,
+    new_store,
+    reachable_folder,
+    start_mail_server,
+    stop_mail_server,
+)
+from tests.smtp_support import tls_client
 from tests.ui_support import (
     DialogDriver,
     click_menu_item,
@@ -35,7 +48,7 @@ from tests.ui_support import (
 )
 from ui.dialogs.address import AddressTypeDialog
 from ui.dialogs.new_recipient import NewRecipientWizard
-from ui.dialogs.recipient import AUTO_UPDATE_TEXT, RecipientDialog
+from ui.dialogs.recipient import AUTO_UPDATE_TEXT, PasswordDialog, RecipientDialog
 from ui.dialogs.recipient_address import ProxyAddressDialog
 from ui.dialogs.recipient_picker import SelectRecipientsDialog
 from ui.export import ExportDialog
@@ -381,7 +394,9 @@ def test_sheet_adds_an_address_and_makes_it_primary(
         assert [sheet.tabs.tabText(i) for i in range(sheet.tabs.count())] == [
             "General",
             "E-mail Addresses",
+            "Exchange General",
             "Member Of",
+            "Exchange Features",
         ]
         page = sheet.addresses
         sheet.tabs.setCurrentWidget(page)
@@ -874,3 +889,208 @@ def test_sheet_says_which_policy_applies_and_why(
 
     dialogs.expect(RecipientDialog, inspect)
     double_click_row(qtbot, window, "Ana García")
+
+
+# -- Exchange General and Exchange Features (issue 13) ------------------------------------------
+
+
+def test_only_a_users_sheet_has_exchange_general_and_features(
+    window: MainWindow, store: Store, dialogs: DialogDriver
+) -> None:
+    people(store)
+    seen: dict[str, list[str]] = {}
+
+    def tabs_of(alias: str) -> Callable[[RecipientDialog], None]:
+        def look(sheet: RecipientDialog) -> None:
+            seen[alias] = [sheet.tabs.tabText(n) for n in range(sheet.tabs.count())]
+            sheet.reject()
+
+        return look
+
+    for alias in ("jsmith", "staff", "partner"):
+        dialogs.expect(RecipientDialog, tabs_of(alias))
+        RecipientDialog.edit(window, store, recipients.get_recipient(store, alias))
+    dialogs.check()
+    assert seen["jsmith"] == [
+        "General",
+        "E-mail Addresses",
+        "Exchange General",
+        "Member Of",
+        "Exchange Features",
+    ]
+    assert "Exchange General" not in seen["staff"] and "Exchange Features" not in seen["staff"]
+    assert "Exchange Features" not in seen["partner"]
+
+
+def test_sheet_sets_protocols_and_own_limits_then_store_defaults_again(
+    qtbot: QtBot, window: MainWindow, store: Store, dialogs: DialogDriver, tmp_path: Path
+) -> None:
+    people(store)
+    save_settings(store, mailbox_warn_default=500, mailbox_prohibit_default=800)
+
+    def edit(sheet: RecipientDialog) -> None:
+        general, features = sheet.exchange_general, sheet.exchange_features
+        assert general is not None and features is not None
+        assert general.use_defaults.isChecked()
+        assert (general.warn.value.text(), general.prohibit.value.text()) == ("500", "800")
+        assert not general.warn.value.isEnabled()  # the store's, not editable here
+        assert "warning at 500 KB, prohibit at 800 KB" in general.defaults_note.text()
+        sheet.tabs.setCurrentWidget(features)
+        features.pop3.click()
+        assert sheet.apply_button.isEnabled()
+        sheet.tabs.setCurrentWidget(general)
+        general.use_defaults.click()
+        assert general.warn.value.isEnabled()
+        type_text(qtbot, general.warn.value, "1000")
+        type_text(qtbot, general.prohibit.value, "2000")
+        for page in (general, features):
+            sheet.tabs.setCurrentWidget(page)
+            page.grab().save(str(tmp_path / f"{page.title.replace(' ', '_')}.png"))
+        sheet.ok_button.click()
+
+    dialogs.expect(RecipientDialog, edit)
+    RecipientDialog.edit(window, store, recipients.get_recipient(store, "jsmith"))
+    dialogs.check()
+    user = recipients.get_recipient(store, "jsmith")
+    assert (user.imap_enabled, user.pop3_enabled) == (True, False)
+    assert (user.quota_warn, user.quota_prohibit) == (1000, 2000)
+    assert (tmp_path / "Exchange_General.png").stat().st_size > 0
+
+    def back_to_defaults(sheet: RecipientDialog) -> None:
+        general = sheet.exchange_general
+        assert general is not None and not general.use_defaults.isChecked()
+        assert (general.warn.value.text(), general.prohibit.value.text()) == ("1000", "2000")
+        general.prohibit.check.click()  # no prohibit limit of its own: 0
+        sheet.apply_button.click()
+        assert recipients.get_recipient(store, "jsmith").quota_prohibit == 0
+        general.use_defaults.click()
+        sheet.ok_button.click()
+
+    dialogs.expect(RecipientDialog, back_to_defaults)
+    RecipientDialog.edit(window, store, recipients.get_recipient(store, "jsmith"))
+    dialogs.check()
+    user = recipients.get_recipient(store, "jsmith")
+    assert (user.quota_warn, user.quota_prohibit) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("warn", "prohibit", "message"),
+    [
+        ("", "2000", "Type the warning limit in KB, or clear its check box."),
+        ("3000", "2000", "The warning limit (3000 KiB) is above the prohibit limit (2000 KiB)"),
+        ("1", "9999999999", "The prohibit limit 9999999999 KiB is out of range"),
+    ],
+)
+def test_sheet_refuses_bad_limits_and_keeps_what_was_typed(
+    qtbot: QtBot,
+    window: MainWindow,
+    store: Store,
+    dialogs: DialogDriver,
+    prompts: Prompts,
+    warn: str,
+    prohibit: str,
+    message: str,
+) -> None:
+    people(store)
+    before = recipients.get_recipient(store, "jsmith")
+
+    def edit(sheet: RecipientDialog) -> None:
+        general = sheet.exchange_general
+        assert general is not None
+        general.use_defaults.click()
+        general.warn.check.setChecked(True)
+        general.prohibit.check.setChecked(True)
+        type_text(qtbot, general.warn.value, warn)
+        type_text(qtbot, general.prohibit.value, prohibit)
+        sheet.ok_button.click()
+        assert sheet.isVisible()  # refused: the sheet stays open with what was typed
+        assert prompts.errors[-1].startswith(message)
+        assert general.prohibit.value.text() == prohibit
+        sheet.reject()
+
+    dialogs.expect(RecipientDialog, edit)
+    RecipientDialog.edit(window, store, before)
+    dialogs.check()
+    assert recipients.get_recipient(store, "jsmith") == before
+
+
+def test_set_password_refuses_a_mismatch_empty_and_overlong_then_sets_it(
+    qtbot: QtBot, window: MainWindow, store: Store, dialogs: DialogDriver, prompts: Prompts
+) -> None:
+    people(store)
+    with store.read() as conn:
+        assert directory.password_hash(conn, "jsmith") is None
+
+    def password(dialog: PasswordDialog) -> None:
+        for first, second, problem in (
+            ("one", "two", "The passwords do not match."),
+            ("", "", "The password is empty."),
+            ("x" * 1025, "x" * 1025, "The password is longer than 1024 bytes."),
+        ):
+            dialog.password.setText(first)
+            dialog.confirm.setText(second)
+            dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+            assert dialog.isVisible() and dialog.problem.text().startswith(problem)
+        with store.read() as conn:
+            assert directory.password_hash(conn, "jsmith") is None  # nothing set meanwhile
+        type_text(qtbot, dialog.password, "s3cret words")
+        type_text(qtbot, dialog.confirm, "s3cret words")
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+
+    def sheet(dialog: RecipientDialog) -> None:
+        general = dialog.exchange_general
+        assert general is not None
+        assert "no password" in general.password_state.text()
+        dialogs.expect(PasswordDialog, password)
+        general.set_password_button.click()
+        assert "has a password" in general.password_state.text()
+        dialog.reject()  # the password is set at once, as Reset Password is: Cancel keeps it
+
+    dialogs.expect(RecipientDialog, sheet)
+    RecipientDialog.edit(window, store, recipients.get_recipient(store, "jsmith"))
+    dialogs.check()
+    assert prompts.of("info")[-1].startswith("The password of jsmith was set.")
+    with store.read() as conn:
+        assert passwords.verify_password("s3cret words", directory.password_hash(conn, "jsmith"))
+
+
+def test_a_password_set_in_the_console_counts_for_imap_pop3_and_smtp_auth_at_once(
+    qtbot: QtBot, dialogs: DialogDriver, prompts: Prompts
+) -> None:
+    folder = reachable_folder()
+    data_dir = folder / "data"
+    new_store(data_dir).close()
+    make_user(data_dir, "ann", "Ann")  # password dovecot_support.PASSWORD, through the CLI
+    server = start_mail_server(data_dir)
+    try:
+        server.imap("ann@example.com").logout()  # the old password works everywhere first
+        server.pop3("ann").quit()
+
+        def password(dialog: PasswordDialog) -> None:
+            type_text(qtbot, dialog.password, "the new one")
+            type_text(qtbot, dialog.confirm, "the new one")
+            dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+
+        def sheet(dialog: RecipientDialog) -> None:
+            assert dialog.exchange_general is not None
+            dialogs.expect(PasswordDialog, password)
+            dialog.exchange_general.set_password_button.click()
+            dialog.reject()
+
+        dialogs.expect(RecipientDialog, sheet)
+        RecipientDialog.edit(None, server.store, recipients.get_recipient(server.store, "ann"))
+        dialogs.check()
+        server.imap("ann@example.com", "the new one").logout()
+        server.imap("ann", "the new one").logout()
+        server.pop3("ann@example.com", "the new one").quit()
+        with tls_client(server.smtp) as client:
+            assert client.login("ann@example.com", "the new one")[0] == 235
+        with pytest.raises(imaplib.IMAP4.error):
+            server.imap("ann@example.com", DOVECOT_PASSWORD)
+        with pytest.raises(poplib.error_proto):
+            server.pop3("ann@example.com", DOVECOT_PASSWORD)
+        with tls_client(server.smtp) as client, pytest.raises(smtplib.SMTPAuthenticationError):
+            client.login("ann@example.com", DOVECOT_PASSWORD)
+    finally:
+        stop_mail_server(server)
+        shutil.rmtree(folder)

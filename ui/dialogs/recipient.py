@@ -1,4 +1,5 @@
-"""The property sheet of a user, contact or group: General, E-mail Addresses, Members, Member Of.
+"""The property sheet of a user, contact or group: General, E-mail Addresses, Members, Member Of,
+and a user's Exchange General (storage limits, password) and Exchange Features (IMAP4, POP3).
 
 The sheet edits a ``RecipientProperties`` (the recipient and the groups it belongs to); OK or
 Apply stores every change in one transaction (``recipients.save_recipient``), so a refused
@@ -13,10 +14,14 @@ import logging
 import re
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRegularExpression, Qt
+from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -28,10 +33,11 @@ from PySide6.QtWidgets import (
 )
 
 from app import rus
-from app.directory import listing, recipients
+from app.directory import listing, passwords, recipients
 from app.errors import PostroomError
 from app.model import ATTRIBUTE_NAMES, SMTP, ProxyAddress, Recipient
 from app.rus import Explanation
+from app.settings import load_settings
 from app.store import Store
 from ui import icons, messages
 from ui.dialogs.address import CUSTOM, AddressTypeDialog
@@ -453,6 +459,261 @@ class MemberOfPage(_RecipientListPage):
         )
 
 
+# -- Exchange General: storage limits and the password ----------------------------------------
+
+
+class _LimitField(QWidget):
+    """A check box and a number of KB beside it: checked with a number is that limit, unchecked
+    is no limit (0)."""
+
+    def __init__(self, label: str, name: str, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.check = QCheckBox(label, self)
+        self.check.setObjectName(f"{name}Check")
+        self.value = QLineEdit(self)
+        self.value.setObjectName(name)
+        self.value.setMaxLength(10)
+        self.value.setMaximumWidth(110)
+        self.value.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.value.setValidator(
+            QRegularExpressionValidator(QRegularExpression("[0-9]{0,10}"), self)
+        )
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.check, 1)
+        row.addWidget(self.value)
+        self.check.toggled.connect(self._follow)
+
+    def _follow(self, on: bool) -> None:
+        self.value.setEnabled(on and self.isEnabled())
+
+    def set_limit(self, kib: int) -> None:
+        self.check.setChecked(bool(kib))
+        self.value.setText(str(kib) if kib else "")
+        self._follow(bool(kib))
+
+    def limit(self, what: str) -> int:
+        """The limit in KB (0: none); PostroomError when checked without a number."""
+        if not self.check.isChecked():
+            return 0
+        text = self.value.text().strip()
+        if not text:
+            raise PostroomError(f"Type the {what} limit in KB, or clear its check box.")
+        return int(text)
+
+
+class ExchangeGeneralPage(PropertyPage[RecipientProperties]):
+    """Exchange 2000's Exchange General tab of a user: Storage Limits (use the Mailbox Store's
+    defaults, or this user's own) and the password IMAP4, POP3 and SMTP AUTH check."""
+
+    title = "Exchange General"
+
+    def __init__(self, store: Store, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.alias = ""
+        limits = QGroupBox("Storage limits", self)
+        self.use_defaults = QCheckBox("&Use mailbox store defaults", limits)
+        self.use_defaults.setObjectName("useStoreDefaults")
+        self.warn = _LimitField("Issue &warning at (KB):", "quotaWarn", limits)
+        self.prohibit = _LimitField("&Prohibit send and receive at (KB):", "quotaProhibit", limits)
+        self.defaults_note = QLabel(limits)
+        self.defaults_note.setObjectName("storeDefaults")
+        self.defaults_note.setWordWrap(True)
+        box = QVBoxLayout(limits)
+        box.addWidget(self.use_defaults)
+        box.addWidget(self.warn)
+        box.addWidget(self.prohibit)
+        box.addWidget(self.defaults_note)
+
+        password = QGroupBox("Password", self)
+        self.password_state = QLabel(password)
+        self.password_state.setObjectName("passwordState")
+        self.set_password_button = QPushButton("&Set Password...", password)
+        self.set_password_button.setObjectName("setPassword")
+        row = QHBoxLayout(password)
+        row.addWidget(self.password_state, 1)
+        row.addWidget(self.set_password_button)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(limits)
+        layout.addWidget(password)
+        layout.addStretch(1)
+        self.use_defaults.toggled.connect(self._use_defaults_toggled)
+        for field in (self.warn, self.prohibit):
+            field.check.toggled.connect(self._emit_changed)
+            field.value.textEdited.connect(self._emit_changed)
+        self.use_defaults.toggled.connect(self._emit_changed)
+        self.set_password_button.clicked.connect(self.set_password)
+
+    def _use_defaults_toggled(self, on: bool) -> None:
+        for field in (self.warn, self.prohibit):
+            field.setEnabled(not on)
+            field._follow(field.check.isChecked())
+        if on:
+            self._show_defaults()
+
+    def _show_defaults(self) -> None:
+        current = load_settings(self.store)
+        self.warn.set_limit(current.mailbox_warn_default)
+        self.prohibit.set_limit(current.mailbox_prohibit_default)
+
+    def load(self, obj: RecipientProperties) -> None:
+        recipient = obj.recipient
+        self.alias = recipient.alias
+        current = load_settings(self.store)
+        own = recipient.quota_warn is not None or recipient.quota_prohibit is not None
+        self.use_defaults.setChecked(not own)
+        warn = (
+            current.mailbox_warn_default if recipient.quota_warn is None else recipient.quota_warn
+        )
+        prohibit = (
+            current.mailbox_prohibit_default
+            if recipient.quota_prohibit is None
+            else recipient.quota_prohibit
+        )
+        self.warn.set_limit(warn)
+        self.prohibit.set_limit(prohibit)
+        self._use_defaults_toggled(not own)
+        self.defaults_note.setText(
+            "The Mailbox Store's defaults: warning at "
+            f"{_kb(current.mailbox_warn_default)}, prohibit at "
+            f"{_kb(current.mailbox_prohibit_default)} (Mailbox Store > Properties)."
+        )
+        self._show_password(recipient.has_password)
+
+    def _show_password(self, has_password: bool) -> None:
+        self.password_state.setText(
+            "The user has a password for IMAP4, POP3 and SMTP AUTH."
+            if has_password
+            else "The user has no password: IMAP4, POP3 and SMTP AUTH refuse every login."
+        )
+
+    def apply(self, obj: RecipientProperties) -> RecipientProperties:
+        if self.use_defaults.isChecked():
+            warn: int | None = None
+            prohibit: int | None = None
+        else:
+            warn = self.warn.limit("warning")
+            prohibit = self.prohibit.limit("prohibit")
+        recipient = dataclasses.replace(obj.recipient, quota_warn=warn, quota_prohibit=prohibit)
+        return dataclasses.replace(obj, recipient=recipient)
+
+    def set_password(self) -> None:
+        """Set Password...: takes effect at once, as Active Directory's Reset Password does."""
+        password = PasswordDialog.ask(self, self.alias)
+        if password is None:
+            return
+        try:
+            recipients.set_password(self.store, self.alias, password)
+        except PostroomError as error:
+            messages.error(self, error)
+            return
+        self._show_password(True)
+        messages.info(
+            self, f"The password of {self.alias} was set. IMAP4, POP3 and SMTP AUTH take it now."
+        )
+
+
+def _kb(kib: int) -> str:
+    return f"{kib:,} KB" if kib else "no limit"
+
+
+class PasswordDialog(QDialog):
+    """New password, typed twice. GUI thread only."""
+
+    def __init__(self, parent: QWidget | None, alias: str) -> None:
+        super().__init__(parent)
+        self.setObjectName("passwordDialog")
+        self.setWindowTitle(f"Set Password: {alias}")
+        self.password = QLineEdit(self)
+        self.password.setObjectName("newPassword")
+        self.confirm = QLineEdit(self)
+        self.confirm.setObjectName("confirmPassword")
+        for edit in (self.password, self.confirm):
+            edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.problem = QLabel(self)
+        self.problem.setObjectName("passwordProblem")
+        self.problem.setStyleSheet("color: #b00000")
+        self.problem.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow(buddy_label("&New password:", self.password, self), self.password)
+        form.addRow(buddy_label("&Confirm password:", self.confirm, self), self.confirm)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+        self.resize(380, 0)
+
+    def accept(self) -> None:
+        """OK only with two equal passwords the engine accepts; else says why and stays."""
+        if self.password.text() != self.confirm.text():
+            self.problem.setText("The passwords do not match. Type the same password twice.")
+            return
+        try:
+            passwords.check_password(self.password.text())
+        except PostroomError as error:
+            self.problem.setText(str(error))
+            return
+        super().accept()
+
+    @classmethod
+    def ask(cls, parent: QWidget | None, alias: str) -> str | None:
+        """The new password, or None when cancelled."""
+        dialog = cls(parent, alias)
+        try:
+            return dialog.password.text() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        finally:
+            dialog.deleteLater()
+
+
+# -- Exchange Features: protocols ----------------------------------------------------------------
+
+
+class ExchangeFeaturesPage(PropertyPage[RecipientProperties]):
+    """Exchange 2000's Exchange Features tab of a user: the protocols it may read mail with."""
+
+    title = "Exchange Features"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        protocols = QGroupBox("Protocols", self)
+        self.imap = QCheckBox("&IMAP4 (read mail with a mail program over IMAP4)", protocols)
+        self.imap.setObjectName("imapEnabled")
+        self.pop3 = QCheckBox("&POP3 (download mail with a mail program over POP3)", protocols)
+        self.pop3.setObjectName("pop3Enabled")
+        note = QLabel(
+            "A protocol switched off here refuses the user's login even with the right password; "
+            "the server-wide switches are on the IMAP4 and POP3 virtual servers.",
+            protocols,
+        )
+        note.setWordWrap(True)
+        box = QVBoxLayout(protocols)
+        box.addWidget(self.imap)
+        box.addWidget(self.pop3)
+        box.addWidget(note)
+        layout = QVBoxLayout(self)
+        layout.addWidget(protocols)
+        layout.addStretch(1)
+        self.imap.toggled.connect(self._emit_changed)
+        self.pop3.toggled.connect(self._emit_changed)
+
+    def load(self, obj: RecipientProperties) -> None:
+        self.imap.setChecked(obj.recipient.imap_enabled)
+        self.pop3.setChecked(obj.recipient.pop3_enabled)
+
+    def apply(self, obj: RecipientProperties) -> RecipientProperties:
+        recipient = dataclasses.replace(
+            obj.recipient, imap_enabled=self.imap.isChecked(), pop3_enabled=self.pop3.isChecked()
+        )
+        return dataclasses.replace(obj, recipient=recipient)
+
+
 # -- the sheet ---------------------------------------------------------------------------------
 
 
@@ -470,10 +731,18 @@ class RecipientDialog(PropertySheet[RecipientProperties]):
             MembersPage(store, self) if recipient.kind == "group" else None
         )
         self.member_of = MemberOfPage(store, self)
+        self.exchange_general: ExchangeGeneralPage | None = None
+        self.exchange_features: ExchangeFeaturesPage | None = None
         pages: list[PropertyPage[RecipientProperties]] = [self.general, self.addresses]
+        if recipient.kind == "user":
+            self.exchange_general = ExchangeGeneralPage(store, self)
+            pages.append(self.exchange_general)
         if self.members is not None:
             pages.append(self.members)
         pages.append(self.member_of)
+        if recipient.kind == "user":
+            self.exchange_features = ExchangeFeaturesPage(self)
+            pages.append(self.exchange_features)
         for page in pages:
             self.add_page(page)
         self.load_pages()
@@ -510,6 +779,9 @@ class RecipientDialog(PropertySheet[RecipientProperties]):
             changes["addresses"] = list(new.addresses)
         if sorted(obj.member_of) != sorted(self.obj.member_of):
             changes["member_of"] = list(obj.member_of)
+        for name in ("imap_enabled", "pop3_enabled", "quota_warn", "quota_prohibit"):
+            if getattr(new, name) != getattr(old, name):
+                changes[name] = getattr(new, name)
         if not changes:
             return self.obj
         stored = recipients.save_recipient(self.store, old.alias, **changes)  # type: ignore[arg-type]
