@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QApplication
+from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from app import rus
 from app.directory import recipients
 from app.mailstore import maildir
-from app.settings import parse_host_port
+from app.settings import load_settings, parse_host_port, save_settings
 from app.store import Store
 from tests.ui_support import (
     DialogDriver,
@@ -26,17 +27,21 @@ from tests.ui_support import (
     double_click_row,
     menu_texts,
     right_click_row,
+    right_click_tree,
     row_index,
+    type_text,
 )
 from ui.dialogs.mailbox import MailboxDialog, MessageDialog
+from ui.dialogs.mailbox_store import MailboxStoreDialog
 from ui.main_window import MainWindow
-from ui.models.mailboxes import MessageListModel
+from ui.models.mailboxes import MailboxListModel, MessageListModel
 from ui.views.mailboxes import MailboxesView
 
 if TYPE_CHECKING:
     from tests.conftest import Prompts, SmtpProbe  # fixtures' types, not the fixtures
 
 MAILBOXES = "servers/host/mailbox-store/mailboxes"
+STORE = "servers/host/mailbox-store"
 
 
 def mail(subject: str, body: str = "Hello.\n", to: str = "jsmith@example.com") -> EmailMessage:
@@ -119,7 +124,7 @@ def test_deliver_by_smtp_then_open_the_mailbox_and_read_the_message(
     window = live_window
     view = mailboxes_view(qtbot, window)
     qtmodeltester.check(view.list_model)
-    assert shown_rows(window) == [["John Smith", "0", "0 KB", ""]]
+    assert shown_rows(window) == [["John Smith", "0", "0 KB", "", "No limit"]]
     assert window.result.title.text() == "Mailboxes     1 mailbox"
 
     host, port = parse_host_port(window.console.smtp.addresses[0])
@@ -198,7 +203,7 @@ def test_a_user_made_elsewhere_gets_a_row(qtbot: QtBot, window: MainWindow, stor
     assert view.status_text() == "0 mailboxes"
     recipients.create_recipient(store, "bwayne", attributes={"displayName": "Bruce Wayne"})
     qtbot.waitUntil(lambda: window.proxy.rowCount() == 1, timeout=5000)
-    assert shown_rows(window) == [["Bruce Wayne", "0", "0 KB", ""]]
+    assert shown_rows(window) == [["Bruce Wayne", "0", "0 KB", "", "No limit"]]
 
 
 def test_postmaster_mail_without_a_postmaster_user_is_listed(
@@ -285,7 +290,7 @@ def test_a_mailbox_whose_folder_is_gone_is_empty_not_an_error(
         os.rmdir(jsmith / folder)
     os.rmdir(jsmith)
     view = mailboxes_view(qtbot, window)
-    assert shown_rows(window) == [["John Smith", "0", "0 KB", ""]]
+    assert shown_rows(window) == [["John Smith", "0", "0 KB", "", "No limit"]]
     assert "No mail has been delivered yet." in row_index(window, "John Smith").data(
         Qt.ItemDataRole.ToolTipRole
     )
@@ -306,3 +311,111 @@ def test_only_the_node_on_screen_polls_and_it_catches_up_when_shown(
     assert view.list_model.row_object(0).items == 0, "no counting behind the administrator's back"
     window.select_node(MAILBOXES)
     qtbot.waitUntil(lambda: items_of(window, "John Smith") == "1", timeout=5000)
+
+
+# -- storage limits (issue 13) -------------------------------------------------------------------
+
+
+def put(folder: Path, size: int, name: str = "1700000000.M1P1.host") -> None:
+    maildir.ensure(folder)
+    (folder / "cur" / f"{name},S={size}:2,S").write_bytes(b"x" * size)
+
+
+def limits_of_row(window: MainWindow, name: str) -> str:
+    column = MailboxListModel.COL_LIMITS
+    return str(window.proxy.index(row_index(window, name).row(), column).data())
+
+
+def test_mailboxes_show_each_size_against_the_limit_that_applies(
+    qtbot: QtBot, window: MainWindow, store: Store, jsmith: Path, qtmodeltester: ModelTester
+) -> None:
+    recipients.create_recipient(store, "ann", attributes={"displayName": "Ann"})
+    recipients.create_recipient(store, "bob", attributes={"displayName": "Bob"})
+    put(jsmith, 3 * 1024)
+    put(jsmith / ".Junk", 1024)  # Junk counts against the limit, as in Dovecot's quota
+    put(store.paths.mailbox("ann"), 900)
+    put(store.paths.mailbox("bob"), 5 * 1024)
+    save_settings(store, mailbox_warn_default=3, mailbox_prohibit_default=10)
+    recipients.edit_recipient(store, "ann", quota_warn=0, quota_prohibit=1)
+    recipients.edit_recipient(store, "bob", quota_warn=0, quota_prohibit=0)
+    view = mailboxes_view(qtbot, window)
+    qtmodeltester.check(view.list_model)
+    assert limits_of_row(window, "John Smith") == "Issue warning: 40% of 10 KB"
+    assert limits_of_row(window, "Ann") == "88% of 1 KB"
+    assert limits_of_row(window, "Bob") == "No limit"
+    tip = row_index(window, "John Smith").data(Qt.ItemDataRole.ToolTipRole)
+    assert tip.endswith(
+        "Whole mailbox 4 KB; issue warning at 3 KB, prohibit send and receive at 10 KB "
+        "(the Mailbox Store's defaults)."
+    )
+    # A limit lowered elsewhere (the CLI) shows within a poll: the directory changed.
+    recipients.edit_recipient(store, "ann", quota_prohibit=0, quota_warn=0)
+    recipients.edit_recipient(store, "jsmith", quota_warn=1, quota_prohibit=2)
+    qtbot.waitUntil(
+        lambda: limits_of_row(window, "John Smith") == "Prohibit send and receive: 200% of 2 KB",
+        timeout=10_000,
+    )
+    assert limits_of_row(window, "Ann") == "No limit"
+    window.proxy.sort(MailboxListModel.COL_LIMITS, Qt.SortOrder.DescendingOrder)
+    assert [row[0] for row in shown_rows(window)][0] == "John Smith"
+
+
+def test_mailbox_store_properties_set_the_default_limits(
+    qtbot: QtBot, window: MainWindow, store: Store, dialogs: DialogDriver, tmp_path: Path
+) -> None:
+    def edit(sheet: MailboxStoreDialog) -> None:
+        page = sheet.limits
+        assert not page.warn.check.isChecked() and page.temporary.isChecked()
+        page.warn.check.click()
+        type_text(qtbot, page.warn.value, "800")
+        page.prohibit.check.click()
+        type_text(qtbot, page.prohibit.value, "1000")
+        page.permanent.click()
+        sheet.grab().save(str(tmp_path / "mailbox_store.png"))
+        sheet.ok_button.click()
+
+    window.select_node(STORE)
+    dialogs.expect(MailboxStoreDialog, edit)
+    click_menu_item(qtbot, right_click_tree(qtbot, window, STORE), "Properties")
+    dialogs.check()
+    current = load_settings(store)
+    assert (current.mailbox_warn_default, current.mailbox_prohibit_default) == (800, 1000)
+    assert current.mailbox_full_permanent
+    assert (tmp_path / "mailbox_store.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("warn", "prohibit", "message"),
+    [
+        ("", "100", "Type the warning limit in KB, or clear its check box."),
+        ("200", "100", "The default warning limit (200 KiB) is above the default prohibit"),
+        ("1", "9999999999", "mailbox_prohibit_default: 9999999999 is out of range"),
+    ],
+)
+def test_mailbox_store_properties_refuse_bad_limits_and_change_nothing(
+    qtbot: QtBot,
+    window: MainWindow,
+    store: Store,
+    dialogs: DialogDriver,
+    prompts: Prompts,
+    warn: str,
+    prohibit: str,
+    message: str,
+) -> None:
+    before = load_settings(store).as_dict()
+
+    def edit(sheet: MailboxStoreDialog) -> None:
+        page = sheet.limits
+        page.warn.check.click()
+        page.prohibit.check.click()
+        type_text(qtbot, page.warn.value, warn)
+        type_text(qtbot, page.prohibit.value, prohibit)
+        sheet.ok_button.click()
+        assert sheet.isVisible() and prompts.errors[-1].startswith(message)
+        assert page.prohibit.value.text() == prohibit
+        sheet.reject()
+
+    dialogs.expect(MailboxStoreDialog, edit)
+    MailboxStoreDialog.edit(window, store)
+    dialogs.check()
+    assert load_settings(store).as_dict() == before

@@ -23,7 +23,7 @@ from ui.views.connectors import (
 )
 from ui.views.container import ContainerView
 from ui.views.domains import DOMAINS_TEXT, DomainsView
-from ui.views.mailboxes import MAILBOXES_TEXT, STORE_TEXT, MailboxesView
+from ui.views.mailboxes import MAILBOXES_TEXT, STORE_TEXT, MailboxesView, MailboxStoreView
 from ui.views.policies import RecipientPoliciesView
 from ui.views.queues import QUEUES_TEXT, QueuesView
 from ui.views.recipients import AllRecipientsView
@@ -114,7 +114,13 @@ def build_tree(console: Console) -> Node:
         )
     )
     mailbox_store = server.add(
-        Node("servers/host/mailbox-store", "Mailbox Store", "mailbox-store", None, STORE_TEXT)
+        Node(
+            "servers/host/mailbox-store",
+            "Mailbox Store",
+            "mailbox-store",
+            MailboxStoreView,
+            STORE_TEXT,
+        )
     )
     mailbox_store.add(
         Node(

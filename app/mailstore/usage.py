@@ -140,6 +140,20 @@ class MailboxUsage:
             self._stamps = stamps
             self._sizes = sizes  # swapped whole: readers see one refresh or the next
 
+    def uses(self, store: Store) -> list[MailboxUse]:
+        """Follow every user's mailbox and return each against its limits, by alias (a recount
+        only where a folder changed). Worker thread only."""
+        current = load_settings(store)
+        users = sorted(
+            (r for r in recipients.list_recipients(store) if r.kind == "user"),
+            key=lambda r: r.alias.lower(),
+        )
+        self.refresh(user.alias for user in users)
+        return [
+            MailboxUse(user.alias, self.size(user.alias) or 0, limits_of(user, current))
+            for user in users
+        ]
+
 
 @dataclass(frozen=True)
 class MailboxUse:
@@ -158,11 +172,4 @@ class MailboxUse:
 def mailbox_uses(store: Store) -> list[MailboxUse]:
     """Every user's mailbox size and limits, by alias. Counts every Maildir: not on the GUI
     thread."""
-    current = load_settings(store)
-    return [
-        MailboxUse(
-            user.alias, mailbox_size(store.paths.mailbox(user.alias)), limits_of(user, current)
-        )
-        for user in sorted(recipients.list_recipients(store), key=lambda r: r.alias.lower())
-        if user.kind == "user"
-    ]
+    return MailboxUsage(store.paths).uses(store)

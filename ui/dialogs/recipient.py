@@ -462,7 +462,7 @@ class MemberOfPage(_RecipientListPage):
 # -- Exchange General: storage limits and the password ----------------------------------------
 
 
-class _LimitField(QWidget):
+class LimitField(QWidget):
     """A check box and a number of KB beside it: checked with a number is that limit, unchecked
     is no limit (0)."""
 
@@ -515,8 +515,8 @@ class ExchangeGeneralPage(PropertyPage[RecipientProperties]):
         limits = QGroupBox("Storage limits", self)
         self.use_defaults = QCheckBox("&Use mailbox store defaults", limits)
         self.use_defaults.setObjectName("useStoreDefaults")
-        self.warn = _LimitField("Issue &warning at (KB):", "quotaWarn", limits)
-        self.prohibit = _LimitField("&Prohibit send and receive at (KB):", "quotaProhibit", limits)
+        self.warn = LimitField("Issue &warning at (KB):", "quotaWarn", limits)
+        self.prohibit = LimitField("&Prohibit send and receive at (KB):", "quotaProhibit", limits)
         self.defaults_note = QLabel(limits)
         self.defaults_note.setObjectName("storeDefaults")
         self.defaults_note.setWordWrap(True)

@@ -12,6 +12,7 @@ from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QFont
 
 from app.mailstore.mailboxes import MailboxSummary, MessageSummary
+from app.mailstore.usage import LimitState, MailboxUse
 from ui import icons
 from ui.models.table import Index, RowTableModel
 
@@ -30,11 +31,48 @@ def time_text(stamp: float | None) -> str:
     return datetime.fromtimestamp(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-class MailboxListModel(RowTableModel[MailboxSummary]):
-    """Mailboxes: Mailbox | Items | Size | Last Delivery."""
+def limits_text(use: MailboxUse | None) -> str:
+    """The Storage Limits column: where a mailbox stands against the limit that applies."""
+    if use is None:
+        return ""
+    limits = use.limits
+    if not limits.warn and not limits.prohibit:
+        return "No limit"
+    limit = limits.prohibit or limits.warn
+    share = f"{use.size / (limit * 1024):.0%} of {limit:,} KB"
+    state = use.state
+    if state is LimitState.PROHIBITED:
+        return f"Prohibit send and receive: {share}"
+    if state is LimitState.WARNING:
+        return f"Issue warning: {share}"
+    return share
 
-    COL_MAILBOX, COL_ITEMS, COL_SIZE, COL_LAST = range(4)
-    HEADERS = ("Mailbox", "Items", "Size", "Last Delivery")
+
+class MailboxListModel(RowTableModel[MailboxSummary]):
+    """Mailboxes: Mailbox | Items | Size | Last Delivery | Storage Limits.
+
+    The size is the Inbox's (``new/`` and ``cur/``); Storage Limits compares the whole mailbox,
+    its Maildir++ folders (Junk …) too, with the limit that applies: the user's own or the
+    Mailbox Store's default, as the SMTP service does at RCPT.
+    """
+
+    COL_MAILBOX, COL_ITEMS, COL_SIZE, COL_LAST, COL_LIMITS = range(5)
+    HEADERS = ("Mailbox", "Items", "Size", "Last Delivery", "Storage Limits")
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._uses: dict[str, MailboxUse] = {}
+
+    def set_uses(self, uses: Sequence[MailboxUse]) -> None:
+        """Each user's mailbox against its limits (from ``MailboxUsage.uses``)."""
+        self._uses = {use.alias.lower(): use for use in uses}
+        if self._rows:
+            last = len(self._rows) - 1
+            self.dataChanged.emit(self.index(0, self.COL_LIMITS), self.index(last, self.COL_LIMITS))
+
+    def use(self, row: MailboxSummary) -> MailboxUse | None:
+        """The row's mailbox against its limits; None for a folder no user owns."""
+        return self._uses.get(row.alias.lower()) if row.has_user else None
 
     def key(self, row: MailboxSummary) -> Hashable:
         return row.name
@@ -46,6 +84,8 @@ class MailboxListModel(RowTableModel[MailboxSummary]):
             return f"{row.items:,}"
         if column == self.COL_SIZE:
             return size_text(row.size)
+        if column == self.COL_LIMITS:
+            return limits_text(self.use(row))
         return time_text(row.last_delivery)
 
     def sort_value(self, row: MailboxSummary, column: int) -> Any:
@@ -55,6 +95,11 @@ class MailboxListModel(RowTableModel[MailboxSummary]):
             return row.size
         if column == self.COL_LAST:
             return row.last_delivery or 0.0
+        if column == self.COL_LIMITS:
+            use = self.use(row)
+            if use is None or not (use.limits.prohibit or use.limits.warn):
+                return -1.0
+            return use.size / ((use.limits.prohibit or use.limits.warn) * 1024)
         return super().sort_value(row, column)
 
     def decoration(self, row: MailboxSummary, column: int) -> Any:
@@ -77,7 +122,20 @@ class MailboxListModel(RowTableModel[MailboxSummary]):
         lines = [f"{row.alias} <{row.address}>" if row.address else row.alias, str(row.path)]
         if not row.exists:
             lines.append("No mail has been delivered yet.")
+        use = self.use(row)
+        if use is not None:
+            limits = use.limits
+            source = "the Mailbox Store's defaults" if limits.from_store else "the user's own"
+            lines.append(
+                f"Whole mailbox {size_text(use.size)}; issue warning at "
+                f"{_kb(limits.warn)}, prohibit send and receive at {_kb(limits.prohibit)} "
+                f"({source})."
+            )
         return "\n".join(lines)
+
+
+def _kb(kib: int) -> str:
+    return f"{kib:,} KB" if kib else "no limit"
 
 
 class MessageListModel(RowTableModel[MessageSummary]):

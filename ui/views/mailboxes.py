@@ -1,4 +1,5 @@
-"""… > Mailbox Store > Mailboxes: each user's Maildir with its items, size and last delivery.
+"""… > Mailbox Store (Properties: the default mailbox limits) > Mailboxes: each user's Maildir
+with its items, size, last delivery and where it stands against its storage limits.
 
 Counting reads directories, so it runs on the task runner. The list follows two sources: the
 directory's change counter (users come and go; the console's watcher) and the Maildirs
@@ -17,13 +18,16 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction
 
 from app.mailstore.mailboxes import MailboxScanner, MailboxSummary
+from app.mailstore.usage import MailboxUsage, MailboxUse
 from app.store import Store
 from ui import messages
 from ui.actions import MenuEntry, make_action, set_enabled
 from ui.dialogs.mailbox import MailboxDialog
+from ui.dialogs.mailbox_store import MailboxStoreDialog
 from ui.formatting import plural
 from ui.models.mailboxes import MailboxListModel
 from ui.views.base import ResultView
+from ui.views.container import ContainerView
 from ui.watcher import POLL_INTERVAL_MS
 
 if TYPE_CHECKING:
@@ -33,24 +37,43 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STORE_TEXT = "The Maildirs of this server's users"
-MAILBOXES_TEXT = "The users' mailboxes: items, size and last delivery"
+MAILBOXES_TEXT = "The users' mailboxes: items, size, last delivery and storage limits"
+
+Scan = tuple[list[MailboxSummary] | None, list[MailboxUse], float]
 
 
 def scan_mailboxes(
-    scanner: MailboxScanner, store: Store, only_if_changed: bool
-) -> tuple[list[MailboxSummary] | None, float]:
-    """Worker thread: the mailboxes (None when ``only_if_changed`` and no Maildir moved), and
-    the seconds it took."""
+    scanner: MailboxScanner, usage: MailboxUsage, store: Store, only_if_changed: bool
+) -> Scan:
+    """Worker thread: the mailboxes (None when ``only_if_changed`` and no Maildir moved), each
+    user's mailbox against its limits (not counted then either), and the seconds it took."""
     started = time.monotonic()
-    found = None if only_if_changed and not scanner.changed() else scanner.scan(store)
-    return found, time.monotonic() - started
+    if only_if_changed and not scanner.changed():
+        return None, [], time.monotonic() - started
+    found = scanner.scan(store)
+    return found, usage.uses(store), time.monotonic() - started
+
+
+class MailboxStoreView(ContainerView):
+    """The Mailbox Store node: lists Mailboxes; Properties holds the store's default limits."""
+
+    def update_actions(self, rows: list[int]) -> None:
+        set_enabled(self.std.properties, not rows)
+
+    def node_menu(self) -> list[MenuEntry]:
+        return [self.std.refresh, self.std.export_list, None, self.std.properties]
+
+    def properties(self, rows: list[int]) -> None:
+        if rows:
+            return
+        MailboxStoreDialog.edit(self.parent_widget, self.console.store)
 
 
 class MailboxesView(ResultView):
     """The Mailboxes node; opening a mailbox shows its messages (``MailboxDialog``)."""
 
     default_sort_column = MailboxListModel.COL_MAILBOX
-    default_column_widths = (240, 80, 100, 140)
+    default_column_widths = (240, 80, 100, 140, 260)
 
     scanned = Signal()
     """A count of the mailboxes came back and the list shows it."""
@@ -60,6 +83,7 @@ class MailboxesView(ResultView):
         self.list_model = MailboxListModel(self)
         self.model = self.list_model
         self.scanner = MailboxScanner(console.store.paths)
+        self.usage = MailboxUsage(console.store.paths)
         self.dialogs: dict[str, MailboxDialog] = {}
         self._scanning = False
         self._pending: bool | None = None  # a scan asked for while one runs (True: full)
@@ -101,19 +125,21 @@ class MailboxesView(ResultView):
             "count mailboxes",
             scan_mailboxes,
             self.scanner,
+            self.usage,
             self.console.store,
             only_if_changed and self._counted,
             on_success=self._scanned,
             on_failure=self._scan_failed,
         )
 
-    def _scanned(self, outcome: tuple[list[MailboxSummary] | None, float]) -> None:
-        found, seconds = outcome
+    def _scanned(self, outcome: Scan) -> None:
+        found, uses, seconds = outcome
         self._scanning = False
         # A poll that takes long (thousands of Maildirs) waits ten times as long for the next.
         self._quiet_until = time.monotonic() + 10 * seconds
         if found is not None:
             self._counted = True
+            self.list_model.set_uses(uses)
             self.list_model.set_rows(found)
             self.status_changed.emit()
         self.scanned.emit()
