@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,30 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
     return "\n".join(lines)
+
+
+def setting_text(key: str, value: Any) -> str:
+    """A setting's value as ``show`` prints it and ``set`` reads it back: durations as 15m /
+    12h, on / off, lists comma-separated, "(none)" and "(not set)" for empty ones."""
+    from app.settings import SETTING_FIELDS
+
+    spec = SETTING_FIELDS.get(key)
+    show = spec.metadata.get("show") if spec is not None else None
+    if show is not None:
+        return str(show(value))
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "(none)"
+    return str(value) if value != "" else "(not set)"
+
+
+def settings_table(settings: Any, keys: Iterable[str]) -> str:
+    """The Setting / Value / Meaning table of ``keys`` that every ``show`` prints."""
+    from app.settings import SETTING_FIELDS
+
+    rows = [
+        [key, setting_text(key, getattr(settings, key)), str(SETTING_FIELDS[key].metadata["help"])]
+        for key in keys
+    ]
+    return table(["Setting", "Value", "Meaning"], rows)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from app.cli.common import Context, add_json_flag, emit, table
+from app.cli.common import Context, add_json_flag, emit, setting_text, settings_table
 from app.errors import PostroomError
-from app.settings import SETTING_FIELDS, load_settings, parse_setting, save_settings
+from app.settings import load_settings, parse_setting, save_settings
 
 # Each protocol's settings, as 'show' lists them and 'set' takes them.
 PROTOCOL_KEYS = {
@@ -48,23 +48,10 @@ def register_protocol(subparsers: Any, protocol: str) -> None:
     p.set_defaults(func=set_command, protocol=protocol)
 
 
-def shown(value: Any) -> str:
-    """A setting's value as 'show' prints it and 'set' reads it back."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value) or "(none)"
-    return str(value)
-
-
 def show_command(args: argparse.Namespace, context: Context) -> int:
     settings = load_settings(context.store())
     keys = PROTOCOL_KEYS[args.protocol]
-    rows = [
-        [key, shown(getattr(settings, key)), str(SETTING_FIELDS[key].metadata["help"])]
-        for key in keys
-    ]
-    text = table(["Setting", "Value", "Meaning"], rows)
+    text = settings_table(settings, keys)
     return emit(args, text, {key: getattr(settings, key) for key in keys})
 
 
@@ -82,4 +69,4 @@ def set_command(args: argparse.Namespace, context: Context) -> int:
     value = parse_setting(key, args.value)
     settings = save_settings(context.store(), **{key: value})
     new = getattr(settings, key)
-    return emit(args, f"{key} = {shown(new)} ({WHEN})", {key: new})
+    return emit(args, f"{key} = {setting_text(key, new)} ({WHEN})", {key: new})

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from app.cli.common import Context, add_json_flag, emit, table
-from app.cli.imap import shown
+from app.cli.common import Context, add_json_flag, emit, setting_text, settings_table, table
 from app.errors import PostroomError
 from app.mailstore.usage import KIB, LimitState, MailboxUse, mailbox_uses
-from app.settings import SETTING_FIELDS, load_settings, parse_setting, save_settings
+from app.settings import load_settings, parse_setting, save_settings
 
 KEYS = ("mailbox_warn_default", "mailbox_prohibit_default", "mailbox_full_permanent")
 _STATES = {
@@ -64,12 +63,8 @@ def _use_json(use: MailboxUse) -> dict[str, Any]:
 def show_command(args: argparse.Namespace, context: Context) -> int:
     store = context.store()
     settings = load_settings(store)
-    rows = [
-        [key, shown(getattr(settings, key)), str(SETTING_FIELDS[key].metadata["help"])]
-        for key in KEYS
-    ]
     uses = mailbox_uses(store)
-    text = table(["Setting", "Value", "Meaning"], rows) + "\n\n"
+    text = settings_table(settings, KEYS) + "\n\n"
     text += table(
         ["Mailbox", "Size", "Warning at", "Prohibit at", "Limits", "State"],
         [
@@ -102,6 +97,6 @@ def set_command(args: argparse.Namespace, context: Context) -> int:
         raw = "0"
     settings = save_settings(context.store(), **{key: parse_setting(key, raw)})
     new = getattr(settings, key)
-    value = shown(new) if isinstance(new, bool) else kib(new)
+    value = setting_text(key, new) if isinstance(new, bool) else kib(new)
     when = "the SMTP service uses it within seconds, Dovecot at each user's next login"
     return emit(args, f"{key} = {value} ({when})", {key: new})

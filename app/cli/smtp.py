@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from app.cli.common import Context, add_json_flag, emit, table
+from app.cli.common import Context, add_json_flag, emit, setting_text, settings_table
 from app.directory import recipients
 from app.errors import PostroomError
 from app.queue import spool
@@ -36,17 +36,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=set_command)
 
 
-def _shown(value: Any, key: str = "") -> str:
-    show = SETTING_FIELDS[key].metadata.get("show") if key in SETTING_FIELDS else None
-    if show is not None:
-        return str(show(value))  # durations as 15m, 12h: what 'smtp set' reads back
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value) or "(none)"
-    return str(value) if value != "" else "(not set)"
-
-
 def _postmaster(context: Context, settings: Settings) -> str:
     if settings.postmaster:
         return settings.postmaster
@@ -67,11 +56,7 @@ def show_command(args: argparse.Namespace, context: Context) -> int:
         "TLS certificate": settings.tls_cert or str(store.paths.tls / CERT_NAME) + " (self-signed)",
         "queue": f"{spool.queue_length(store.paths.queue)} message(s) waiting",
     }
-    rows = [
-        [key, _shown(getattr(settings, key), key), str(spec.metadata["help"])]
-        for key, spec in SETTING_FIELDS.items()
-    ]
-    text = table(["Setting", "Value", "Meaning"], rows) + "\n\n"
+    text = settings_table(settings, SETTING_FIELDS) + "\n\n"
     text += "\n".join(f"{key}: {value}" for key, value in state.items())
     return emit(args, text, {"settings": settings.as_dict(), "state": state})
 
@@ -89,4 +74,4 @@ def set_command(args: argparse.Namespace, context: Context) -> int:
         if args.key in RESTART_KEYS
         else "the SMTP service uses it within a second"
     )
-    return emit(args, f"{args.key} = {_shown(new, args.key)} ({when})", {args.key: new})
+    return emit(args, f"{args.key} = {setting_text(args.key, new)} ({when})", {args.key: new})
