@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import fcntl
 import ipaddress
 import logging
 import os
 import ssl
+import threading
 from pathlib import Path
 
 from cryptography import x509
@@ -31,8 +33,25 @@ def certificate_files(settings: Settings, paths: DataPaths) -> tuple[Path, Path]
         key = settings.tls_key or settings.tls_cert
         return Path(settings.tls_cert).expanduser(), Path(key).expanduser()
     own_cert, own_key = paths.tls / CERT_NAME, paths.tls / KEY_NAME
-    if not (own_cert.exists() and own_key.exists()):
-        make_self_signed(own_cert, own_key, settings.host_name)
+    if own_cert.exists() and own_key.exists():
+        return own_cert, own_key
+    # The SMTP service and Dovecot's start (other threads, or another process) may both come
+    # here first: one makes the pair while the others wait, so a key never meets another's
+    # certificate and no write takes another's temporary file.
+    try:
+        paths.tls.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(paths.tls / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as error:
+        raise PostroomError(
+            f"Cannot write the self-signed TLS certificate in {paths.tls}: "
+            f"{error.strerror or error}. Check the data directory's permissions."
+        ) from error
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not (own_cert.exists() and own_key.exists()):
+            make_self_signed(own_cert, own_key, settings.host_name)
+    finally:
+        os.close(fd)
     return own_cert, own_key
 
 
@@ -96,7 +115,7 @@ def make_self_signed(cert_path: Path, key_path: Path, host_name: str) -> None:
 
 def _write_private(path: Path, data: bytes) -> None:
     """Write a file readable only by its owner, replacing any old one atomically."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, data)
